@@ -1,0 +1,89 @@
+import type { PeerId } from '@libp2p/interface'
+
+/** What a node reports about its own load in each heartbeat. */
+export interface LoadReport {
+  /** share of the machine's CPU time in use since the last sample, 0..1 */
+  cpu: number
+  /** share of the machine's memory in use, 0..1 */
+  memory: number
+  /** resident set size of the node process, bytes */
+  rssBytes: number
+  /** event-loop delay (p99 over the last interval), milliseconds */
+  eventLoopLagMs: number
+}
+
+/** The body of a membership heartbeat, as published (JSON) on the membership topic. */
+export interface Heartbeat {
+  v: 1
+  domain: string
+  fqdn: string
+  apiUrl: string
+  /** multiaddrs the sender can be dialled at (without /p2p/) */
+  addrs: string[]
+  load: LoadReport
+  /** strictly increasing per sender process run; with startedAt orders heartbeats */
+  seq: number
+  /** when the sender's process started (ms since epoch) */
+  startedAt: number
+  /** when the heartbeat was sent (ms since epoch, sender's clock) */
+  sentAt: number
+}
+
+export type MemberState = 'alive' | 'suspect' | 'dead'
+
+/** One row of the membership table. */
+export interface MemberInfo {
+  peerId: string
+  self: boolean
+  state: MemberState
+  /** domain name, API URL etc. from the last heartbeat; null until one arrived */
+  domain: string | null
+  fqdn: string | null
+  apiUrl: string | null
+  addrs: string[]
+  load: LoadReport | null
+  /** when the last heartbeat arrived (local clock, ISO 8601); null if never */
+  lastSeen: string | null
+  /** when the member last changed state (ISO 8601) */
+  stateSince: string
+  heartbeats: number
+  /** round-trip time of the libp2p connection to it, ms; null when not directly connected */
+  rttMs: number | null
+  connected: boolean
+  /** gossip messages from this peer that we rejected (forged, malformed, not allowed) */
+  rejects: number
+}
+
+/** A peer outside the federation that tried to connect or whose messages we saw. */
+export interface StrangerInfo {
+  peerId: string
+  refusedConnections: number
+  rejects: number
+  lastSeen: string
+}
+
+/** Decides who belongs to the federation. The node passes one in; later it also checks certificates. */
+export interface MembershipPolicy {
+  isMember(peerId: PeerId | string): boolean
+}
+
+export interface MemberStateEvent {
+  peerId: string
+  domain: string | null
+  from: MemberState | 'unknown'
+  to: MemberState
+}
+
+export interface RejectEvent {
+  peerId: string
+  topic: string
+  reason: string
+}
+
+/** Typed events of the mesh (see `Mesh.events`). */
+export interface MeshEvents {
+  'member:state': CustomEvent<MemberStateEvent>
+  'member:heartbeat': CustomEvent<{ peerId: string, heartbeat: Heartbeat }>
+  'gossip:reject': CustomEvent<RejectEvent>
+  'peer:refused': CustomEvent<{ peerId: string }>
+}

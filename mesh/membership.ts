@@ -1,0 +1,310 @@
+import { TypedEventEmitter } from 'main-event'
+import { Ajv } from 'ajv'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { membershipTopic, MAX_HEARTBEAT_BYTES, STATE_SWEEP_MS } from './constants.ts'
+import { TopicValidatorResult, type PubSub, type PubSubMessage } from './pubsub.ts'
+import type {
+  Heartbeat, LoadReport, MemberInfo, MemberState, MembershipPolicy, MeshEvents, StrangerInfo
+} from './interface.ts'
+
+export interface MembershipComponents {
+  libp2p: Libp2p
+  pubsub: PubSub
+  policy: MembershipPolicy
+  log: Logger
+  events: TypedEventEmitter<MeshEvents>
+  /** the node's current load, sampled by the caller */
+  getLoad: () => LoadReport
+  /** what this node says about itself in heartbeats */
+  getSelf: () => { domain: string, fqdn: string, apiUrl: string, addrs: string[] }
+}
+
+export interface MembershipInit {
+  federation: string
+  /** static members to list even before they were heard from */
+  members: string[]
+  heartbeatIntervalMs: number
+  suspectAfterMs: number
+  deadAfterMs: number
+}
+
+interface Row {
+  peerId: string
+  id: PeerId
+  heartbeat: Heartbeat | null
+  lastSeenAt: number | null
+  state: MemberState | 'unknown'
+  stateSince: number
+  heartbeats: number
+  rejects: number
+}
+
+const heartbeatSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'domain', 'fqdn', 'apiUrl', 'addrs', 'load', 'seq', 'startedAt', 'sentAt'],
+  properties: {
+    v: { const: 1 },
+    domain: { type: 'string', minLength: 1, maxLength: 63 },
+    fqdn: { type: 'string', minLength: 1, maxLength: 253 },
+    apiUrl: { type: 'string', minLength: 1, maxLength: 2048 },
+    addrs: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 256 } },
+    load: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cpu', 'memory', 'rssBytes', 'eventLoopLagMs'],
+      properties: {
+        cpu: { type: 'number', minimum: 0, maximum: 1 },
+        memory: { type: 'number', minimum: 0, maximum: 1 },
+        rssBytes: { type: 'number', minimum: 0 },
+        eventLoopLagMs: { type: 'number', minimum: 0 }
+      }
+    },
+    seq: { type: 'integer', minimum: 0 },
+    startedAt: { type: 'number', minimum: 0 },
+    sentAt: { type: 'number', minimum: 0 }
+  }
+} as const
+
+const validateHeartbeat = new Ajv({ strict: true }).compile<Heartbeat>(heartbeatSchema)
+
+/**
+ * Membership: publishes this node's signed heartbeat on the federation topic every interval and
+ * keeps a table of members marked alive, suspect or dead by how long ago their last heartbeat
+ * arrived. Heartbeats are validated before gossipsub forwards them; rejects (non-members,
+ * malformed bodies) are counted per author.
+ */
+export class Membership {
+  private readonly c: MembershipComponents
+  private readonly init: MembershipInit
+  private readonly topic: string
+  private readonly rows = new Map<string, Row>()
+  private readonly strangers = new Map<string, StrangerInfo>()
+  private readonly selfId: string
+  private readonly startedAt = Date.now()
+  private seq = 0
+  private publishTimer?: NodeJS.Timeout
+  private sweepTimer?: NodeJS.Timeout
+  private readonly onMessage = (evt: CustomEvent<PubSubMessage>): void => { this.handleMessage(evt.detail) }
+
+  constructor (components: MembershipComponents, init: MembershipInit) {
+    this.c = components
+    this.init = init
+    this.topic = membershipTopic(init.federation)
+    this.selfId = components.libp2p.peerId.toString()
+    for (const m of init.members) if (m !== this.selfId) this.row(m)
+  }
+
+  start (): void {
+    this.c.pubsub.topicValidators.set(this.topic, (from, msg) => this.validate(from, msg))
+    this.c.pubsub.addEventListener('message', this.onMessage)
+    this.c.pubsub.subscribe(this.topic)
+    this.publishTimer = setInterval(() => { void this.publish() }, this.init.heartbeatIntervalMs)
+    this.sweepTimer = setInterval(() => { this.sweep() }, Math.min(STATE_SWEEP_MS, this.init.heartbeatIntervalMs))
+    void this.publish()
+  }
+
+  stop (): void {
+    clearInterval(this.publishTimer)
+    clearInterval(this.sweepTimer)
+    this.c.pubsub.removeEventListener('message', this.onMessage)
+    this.c.pubsub.topicValidators.delete(this.topic)
+    try { this.c.pubsub.unsubscribe(this.topic) } catch { /* pubsub already stopped */ }
+  }
+
+  /** The membership table: this node first, then the others by domain name. */
+  table (): MemberInfo[] {
+    const now = Date.now()
+    const self = this.c.getSelf()
+    const selfRow: MemberInfo = {
+      peerId: this.selfId,
+      self: true,
+      state: 'alive',
+      domain: self.domain,
+      fqdn: self.fqdn,
+      apiUrl: self.apiUrl,
+      addrs: self.addrs,
+      load: this.c.getLoad(),
+      lastSeen: new Date(now).toISOString(),
+      stateSince: new Date(this.startedAt).toISOString(),
+      heartbeats: this.seq,
+      rttMs: 0,
+      connected: true,
+      rejects: 0
+    }
+    const others = [...this.rows.values()]
+      .map(r => this.info(r, now))
+      .sort((a, b) => (a.domain ?? '~' + a.peerId).localeCompare(b.domain ?? '~' + b.peerId))
+    return [selfRow, ...others]
+  }
+
+  /** Peers outside the federation that tried to connect or publish. */
+  listStrangers (): StrangerInfo[] {
+    return [...this.strangers.values()]
+  }
+
+  /** Members (other than this node) whose heartbeats are current. */
+  alivePeers (): MemberInfo[] {
+    return this.table().filter(m => !m.self && m.state === 'alive')
+  }
+
+  /** Records a gossip message we rejected; exposed so other topics' validators count here too. */
+  countReject (peerId: string, topic: string, reason: string): void {
+    if (this.c.policy.isMember(peerId) && peerId !== this.selfId) {
+      this.row(peerId).rejects++
+    } else {
+      this.stranger(peerId).rejects++
+    }
+    this.c.log.warn({ peer: peerId, topic, reason }, 'gossip message rejected')
+    this.c.events.safeDispatchEvent('gossip:reject', { detail: { peerId, topic, reason } })
+  }
+
+  /** Records a connection the gater refused. */
+  countRefused (peerId: string): void {
+    const s = this.stranger(peerId)
+    s.refusedConnections++
+    // The first refusal, then every power of ten: a peer that keeps knocking must not flood the log.
+    if (Number.isInteger(Math.log10(s.refusedConnections))) {
+      this.c.log.warn({ peer: peerId, times: s.refusedConnections }, 'refused a connection from a peer outside the federation')
+    }
+    this.c.events.safeDispatchEvent('peer:refused', { detail: { peerId } })
+  }
+
+  private stranger (peerId: string): StrangerInfo {
+    let s = this.strangers.get(peerId)
+    if (s == null) {
+      s = { peerId, refusedConnections: 0, rejects: 0, lastSeen: new Date().toISOString() }
+      this.strangers.set(peerId, s)
+    }
+    s.lastSeen = new Date().toISOString()
+    return s
+  }
+
+  private row (peerId: string): Row {
+    let r = this.rows.get(peerId)
+    if (r == null) {
+      r = { peerId, id: peerIdFromString(peerId), heartbeat: null, lastSeenAt: null, state: 'unknown', stateSince: Date.now(), heartbeats: 0, rejects: 0 }
+      this.rows.set(peerId, r)
+    }
+    return r
+  }
+
+  private stateOf (r: Row, now: number): MemberState {
+    if (r.lastSeenAt == null) return 'dead'
+    const age = now - r.lastSeenAt
+    if (age < this.init.suspectAfterMs) return 'alive'
+    if (age < this.init.deadAfterMs) return 'suspect'
+    return 'dead'
+  }
+
+  private info (r: Row, now: number): MemberInfo {
+    const conns = this.c.libp2p.getConnections(r.id).filter(c => c.status === 'open')
+    const rtt = conns.map(c => c.rtt).find(v => v != null)
+    return {
+      peerId: r.peerId,
+      self: false,
+      state: this.stateOf(r, now),
+      domain: r.heartbeat?.domain ?? null,
+      fqdn: r.heartbeat?.fqdn ?? null,
+      apiUrl: r.heartbeat?.apiUrl ?? null,
+      addrs: r.heartbeat?.addrs ?? [],
+      load: r.heartbeat?.load ?? null,
+      lastSeen: r.lastSeenAt == null ? null : new Date(r.lastSeenAt).toISOString(),
+      stateSince: new Date(r.stateSince).toISOString(),
+      heartbeats: r.heartbeats,
+      rttMs: rtt ?? null,
+      connected: conns.length > 0,
+      rejects: r.rejects
+    }
+  }
+
+  private sweep (): void {
+    const now = Date.now()
+    for (const r of this.rows.values()) this.transition(r, this.stateOf(r, now), now)
+  }
+
+  private transition (r: Row, to: MemberState, now: number): void {
+    if (r.state === to) return
+    // A member we never heard from stays 'unknown' rather than "becoming dead" at start.
+    if (r.state === 'unknown' && to === 'dead') return
+    const from = r.state
+    r.state = to
+    r.stateSince = now
+    const domain = r.heartbeat?.domain ?? null
+    const level = to === 'alive' ? 'info' : 'warn'
+    this.c.log[level]({ peer: r.peerId, domain, from, to }, `member ${domain ?? r.peerId} is ${to}`)
+    this.c.events.safeDispatchEvent('member:state', { detail: { peerId: r.peerId, domain, from, to } })
+  }
+
+  private validate (_propagationSource: PeerId, msg: PubSubMessage): TopicValidatorResult {
+    // StrictSign: gossipsub has already checked the signature, so `from` is the real author.
+    if (msg.type !== 'signed') {
+      this.countReject(_propagationSource.toString(), this.topic, 'unsigned message')
+      return TopicValidatorResult.Reject
+    }
+    const author = msg.from.toString()
+    if (author === this.selfId) return TopicValidatorResult.Ignore
+    if (!this.c.policy.isMember(msg.from)) {
+      this.countReject(author, this.topic, 'author is not a federation member')
+      return TopicValidatorResult.Reject
+    }
+    if (msg.data.byteLength > MAX_HEARTBEAT_BYTES) {
+      this.countReject(author, this.topic, `heartbeat of ${msg.data.byteLength} bytes exceeds ${MAX_HEARTBEAT_BYTES}`)
+      return TopicValidatorResult.Reject
+    }
+    let hb: unknown
+    try {
+      hb = JSON.parse(new TextDecoder().decode(msg.data))
+    } catch {
+      this.countReject(author, this.topic, 'heartbeat is not JSON')
+      return TopicValidatorResult.Reject
+    }
+    if (!validateHeartbeat(hb)) {
+      const e = validateHeartbeat.errors?.[0]
+      this.countReject(author, this.topic, `malformed heartbeat: ${e?.instancePath ?? ''} ${e?.message ?? ''}`.trim())
+      return TopicValidatorResult.Reject
+    }
+    const prev = this.rows.get(author)?.heartbeat
+    if (prev != null && (hb.startedAt < prev.startedAt || (hb.startedAt === prev.startedAt && hb.seq <= prev.seq))) {
+      // An old heartbeat arriving late (or replayed): harmless, but not news.
+      return TopicValidatorResult.Ignore
+    }
+    return TopicValidatorResult.Accept
+  }
+
+  private handleMessage (msg: PubSubMessage): void {
+    if (msg.topic !== this.topic || msg.type !== 'signed') return
+    const author = msg.from.toString()
+    let hb: Heartbeat
+    try { hb = JSON.parse(new TextDecoder().decode(msg.data)) } catch { return }
+    const r = this.row(author)
+    const now = Date.now()
+    r.heartbeat = hb
+    r.lastSeenAt = now
+    r.heartbeats++
+    this.transition(r, 'alive', now)
+    this.c.events.safeDispatchEvent('member:heartbeat', { detail: { peerId: author, heartbeat: hb } })
+  }
+
+  private async publish (): Promise<void> {
+    const self = this.c.getSelf()
+    const hb: Heartbeat = {
+      v: 1,
+      domain: self.domain,
+      fqdn: self.fqdn,
+      apiUrl: self.apiUrl,
+      addrs: self.addrs,
+      load: this.c.getLoad(),
+      seq: ++this.seq,
+      startedAt: this.startedAt,
+      sentAt: Date.now()
+    }
+    try {
+      await this.c.pubsub.publish(this.topic, new TextEncoder().encode(JSON.stringify(hb)))
+    } catch (err) {
+      this.c.log.debug({ err }, 'heartbeat publish failed')
+    }
+  }
+}

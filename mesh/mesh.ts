@@ -1,0 +1,162 @@
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { TypedEventEmitter } from 'main-event'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { CODE_P2P } from '@multiformats/multiaddr'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { createPubSub, type PubSub } from './pubsub.ts'
+import { AllowlistPolicy, membersOnlyGater } from './gater.ts'
+import { ConnectionKeeper } from './keeper.ts'
+import { Membership } from './membership.ts'
+import type { LoadReport, MembershipPolicy, MeshEvents } from './interface.ts'
+
+export interface MeshComponents {
+  privateKey: PrivateKey
+  log: Logger
+  /** samples this node's load for heartbeats */
+  getLoad: () => LoadReport
+  /** this node's API URL, read at each heartbeat (the API may bind after the mesh starts) */
+  getApiUrl: () => string
+  /** who may join; default: the static allowlist `members` plus this node */
+  policy?: MembershipPolicy
+}
+
+export interface MeshInit {
+  domain: string
+  fqdn: string
+  federation: string
+  members: string[]
+  listen: string[]
+  /** default: the listen addresses */
+  announce?: string[]
+  bootstrap: string[]
+  heartbeatIntervalMs: number
+  suspectAfterMs: number
+  deadAfterMs: number
+  pingIntervalMs: number
+  redialInitialMs: number
+  redialMaxMs: number
+  /** dial members learnt from heartbeats (default true) */
+  connectToMembers?: boolean
+}
+
+export type MeshHost = Libp2p<{ pubsub: PubSub, identify: unknown, ping: unknown }>
+
+/**
+ * The mesh service: a libp2p host (TCP, Noise, Yamux, gossipsub with StrictSign) that admits only
+ * federation members, keeps its bootstrap peers connected, and runs membership heartbeats.
+ */
+export class Mesh {
+  readonly events = new TypedEventEmitter<MeshEvents>()
+  readonly peerId: PeerId
+  private readonly c: MeshComponents
+  private readonly init: MeshInit
+  private readonly policy: MembershipPolicy
+  private host?: MeshHost
+  private keeper?: ConnectionKeeper
+  private membershipService?: Membership
+  private readonly onHeartbeat = (evt: MeshEvents['member:heartbeat']): void => {
+    if (this.init.connectToMembers === false || this.keeper == null) return
+    const { peerId, heartbeat } = evt.detail
+    if (heartbeat.addrs.length > 0) this.keeper.keep({ peerId, addrs: heartbeat.addrs }, { permanent: false })
+  }
+
+  private readonly onState = (evt: MeshEvents['member:state']): void => {
+    if (evt.detail.to === 'dead') this.keeper?.forget(evt.detail.peerId)
+  }
+
+  constructor (components: MeshComponents, init: MeshInit) {
+    this.c = components
+    this.init = init
+    this.peerId = peerIdFromPrivateKey(components.privateKey)
+    this.policy = components.policy ?? new AllowlistPolicy(this.peerId, init.members)
+  }
+
+  get libp2p (): MeshHost {
+    if (this.host == null) throw new Error('mesh not started')
+    return this.host
+  }
+
+  get membership (): Membership {
+    if (this.membershipService == null) throw new Error('mesh not started')
+    return this.membershipService
+  }
+
+  get started (): boolean {
+    return this.host != null
+  }
+
+  /** The addresses this node listens on, each ending in /p2p/<peer id>. */
+  multiaddrs (): string[] {
+    return this.host?.getMultiaddrs().map(ma => ma.toString()) ?? []
+  }
+
+  async start (): Promise<void> {
+    const log = this.c.log.child({ component: 'mesh' })
+    let membership: Membership | undefined
+    const host = await createLibp2p({
+      privateKey: this.c.privateKey,
+      addresses: {
+        listen: this.init.listen,
+        announce: this.init.announce != null && this.init.announce.length > 0 ? this.init.announce : undefined
+      },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionGater: membersOnlyGater(this.policy, (peer) => { membership?.countRefused(peer.toString()) }),
+      // The connection monitor pings every open connection; its round-trip time is what the
+      // membership table shows, and a connection that stops answering is closed (and redialled).
+      connectionMonitor: { enabled: true, pingInterval: this.init.pingIntervalMs },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        pubsub: createPubSub()
+      }
+    }) as unknown as MeshHost
+    this.host = host
+    membership = new Membership({
+      libp2p: host,
+      pubsub: host.services.pubsub,
+      policy: this.policy,
+      log: this.c.log.child({ component: 'mesh:membership' }),
+      events: this.events,
+      getLoad: this.c.getLoad,
+      getSelf: () => ({
+        domain: this.init.domain,
+        fqdn: this.init.fqdn,
+        apiUrl: this.c.getApiUrl(),
+        addrs: host.getMultiaddrs().map(ma => ma.decapsulateCode(CODE_P2P).toString())
+      })
+    }, this.init)
+    this.membershipService = membership
+    this.keeper = new ConnectionKeeper({ libp2p: host, log: this.c.log.child({ component: 'mesh:keeper' }) }, {
+      initialDelayMs: this.init.redialInitialMs,
+      maxDelayMs: this.init.redialMaxMs
+    })
+    for (const addr of this.init.bootstrap) this.keeper.keep(addr, { permanent: true })
+    this.events.addEventListener('member:heartbeat', this.onHeartbeat)
+    this.events.addEventListener('member:state', this.onState)
+    membership.start()
+    this.keeper.start()
+    log.info({ peerId: this.peerId.toString(), listen: this.multiaddrs() }, 'mesh started')
+  }
+
+  async stop (): Promise<void> {
+    this.events.removeEventListener('member:heartbeat', this.onHeartbeat)
+    this.events.removeEventListener('member:state', this.onState)
+    this.keeper?.stop()
+    this.membershipService?.stop()
+    await this.host?.stop()
+    this.host = undefined
+  }
+
+  /** Dial state of the peers this node keeps connected (bootstrap and discovered). */
+  dialStatus (): ReturnType<ConnectionKeeper['status']> {
+    return this.keeper?.status() ?? []
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The one place that chooses the gossipsub implementation.
+ *
+ * We use `@libp2p/gossipsub`, the libp2p-3 line of ChainSafe's gossipsub. The ChainSafe package
+ * `@chainsafe/libp2p-gossipsub@14` targets libp2p 2: with libp2p 3 it connects but never
+ * subscribes peers (`multiaddr.tuples is not a function`) and every publish fails with
+ * `NoPeersSubscribedToTopic`. To swap back, change the import below; the rest of the mesh only
+ * sees the `PubSub` type exported here.
+ */
+import { gossipsub, StrictSign, TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+
+export { TopicValidatorResult }
+export type PubSub = GossipSub
+export type PubSubMessage = Message
+
+export interface PubSubInit {
+  /** largest message data accepted from the wire, bytes (default 4 MiB) */
+  maxMessageBytes?: number
+}
+
+/** Gossipsub with StrictSign: every message carries its author's peer id and signature. */
+export function createPubSub (init: PubSubInit = {}): ReturnType<typeof gossipsub> {
+  return gossipsub({
+    globalSignaturePolicy: StrictSign,
+    // A lone node (or the first of a federation) publishes before anyone listens: not an error.
+    allowPublishToZeroTopicPeers: true,
+    ignoreDuplicatePublishError: true,
+    emitSelf: false,
+    // Peer exchange would hand out addresses of peers we may not admit; membership comes from config.
+    doPX: false,
+    maxInboundDataLength: init.maxMessageBytes ?? 4 * 1024 * 1024
+  })
+}

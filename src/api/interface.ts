@@ -1,0 +1,26 @@
+import type { Logger } from 'pino'
+import type { KeeperStatus, MemberInfo, StrangerInfo } from '../../mesh/index.ts'
+
+/** What the API needs to know about the node; the node passes itself in (see src/node.ts). */
+export interface NodeInfo {
+  domain: string
+  fqdn: string
+  federation: string
+  peerId: string
+  version: string
+  startedAt: number
+  apiUrl: string
+  multiaddrs: string[]
+}
+
+export interface MeshView {
+  table(): MemberInfo[]
+  strangers(): StrangerInfo[]
+  dialStatus(): KeeperStatus[]
+}
+
+export interface ApiComponents {
+  log: Logger
+  info(): NodeInfo
+  mesh: MeshView
+}

@@ -1,0 +1,95 @@
+/**
+ * The node's configuration: one JSON schema (TypeBox, validated with ajv), the TypeScript type
+ * derived from it, and the defaults in one exported object.
+ */
+import { Type, type Static } from 'typebox'
+
+const Multiaddr = Type.String({ format: 'multiaddr', description: 'a libp2p multiaddr, e.g. /ip4/0.0.0.0/tcp/4001' })
+const PeerMultiaddr = Type.String({
+  format: 'multiaddr-p2p',
+  description: 'a multiaddr that ends in /p2p/<peer id>, e.g. /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW…'
+})
+const PeerId = Type.String({ format: 'peer-id', description: 'a libp2p peer id (12D3KooW… for Ed25519 keys)' })
+const Millis = (description: string, minimum = 10): ReturnType<typeof Type.Integer> =>
+  Type.Integer({ minimum, maximum: 86_400_000, description })
+
+export const ConfigSchema = Type.Object({
+  domain: Type.Object({
+    name: Type.String({
+      pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$',
+      description: 'the domain\'s short name: lower-case letters, digits and dashes (a DNS label)'
+    }),
+    fqdn: Type.String({ format: 'hostname', description: 'the domain\'s fully qualified domain name' })
+  }, { additionalProperties: false }),
+  dataDir: Type.String({ minLength: 1, description: 'where the node keeps its key and database; relative paths are relative to the working directory' }),
+  api: Type.Object({
+    host: Type.String({ minLength: 1, description: 'address the REST API listens on' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, description: 'port of the REST API (0 = any free port)' }),
+    publicUrl: Type.Optional(Type.String({ format: 'uri', description: 'URL other domains and users reach this API at (default http://host:port)' })),
+    bodyLimit: Type.Integer({ minimum: 1024, maximum: 1073741824, description: 'largest request body accepted, in bytes' })
+  }, { additionalProperties: false }),
+  mesh: Type.Object({
+    listen: Type.Array(Multiaddr, { minItems: 1, description: 'libp2p listen addresses' }),
+    announce: Type.Array(Multiaddr, { description: 'addresses to announce instead of the listen addresses (behind NAT)' }),
+    bootstrap: Type.Array(PeerMultiaddr, { description: 'peers to dial at start and keep dialling' }),
+    heartbeatIntervalMs: Millis('how often this node publishes its membership heartbeat'),
+    suspectAfterMs: Millis('a member with no heartbeat for this long is suspect'),
+    deadAfterMs: Millis('a member with no heartbeat for this long is dead'),
+    pingIntervalMs: Millis('how often connected members are pinged for their round-trip time'),
+    redialInitialMs: Millis('first delay before redialling an unreachable bootstrap peer'),
+    redialMaxMs: Millis('longest delay between redials of an unreachable bootstrap peer'),
+    connectToMembers: Type.Boolean({ description: 'dial members learnt from heartbeats, not only bootstrap peers' })
+  }, { additionalProperties: false }),
+  federation: Type.Object({
+    name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'the federation\'s name; it names the gossip topics' }),
+    members: Type.Array(PeerId, { description: 'peer ids allowed in the federation (this node is always allowed)' })
+  }, { additionalProperties: false }),
+  log: Type.Object({
+    level: Type.Union([
+      Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+      Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+    ]),
+    format: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], {
+      description: 'auto: readable on a terminal, JSON otherwise'
+    })
+  }, { additionalProperties: false })
+}, { additionalProperties: false })
+
+export type NodeConfig = Static<typeof ConfigSchema>
+
+/** What a config file may leave out: everything but the domain's name. */
+export type NodeConfigInput = {
+  [K in keyof NodeConfig]?: NodeConfig[K] extends Array<unknown> ? NodeConfig[K] : Partial<NodeConfig[K]> | NodeConfig[K]
+}
+
+/**
+ * Every default in one place. A config file overrides these key by key (objects are merged,
+ * arrays replaced).
+ */
+export const DEFAULT_CONFIG: NodeConfig = {
+  domain: { name: 'domain-a', fqdn: 'domain-a.continuum.local' },
+  dataDir: '.cmesh/default',
+  api: {
+    host: '127.0.0.1',
+    // 1026 is the port NGSI-LD context brokers use by convention (Orion-LD, Scorpio, Stellio).
+    port: 1026,
+    // 1 MiB, the NGSI-LD brokers' usual request cap; larger bodies get 413.
+    bodyLimit: 1024 * 1024
+  },
+  mesh: {
+    listen: ['/ip4/127.0.0.1/tcp/4001'],
+    announce: [],
+    bootstrap: [],
+    heartbeatIntervalMs: 1000,
+    // Three missed heartbeats: one late or lost message must not flap a member.
+    suspectAfterMs: 3500,
+    // Ten missed heartbeats: long enough to ride out a GC pause or a brief partition.
+    deadAfterMs: 10_000,
+    pingIntervalMs: 5000,
+    redialInitialMs: 250,
+    redialMaxMs: 30_000,
+    connectToMembers: true
+  },
+  federation: { name: 'continuum', members: [] },
+  log: { level: 'info', format: 'auto' }
+}

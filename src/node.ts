@@ -1,0 +1,156 @@
+/**
+ * The composition root: the one place that knows every subsystem and wires them together.
+ * Services start in dependency order (storage → mesh → API) and stop in reverse.
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { loadOrCreateDomainKey } from '../identity/index.ts'
+import { Mesh } from '../mesh/index.ts'
+import { createApi, type Api, type NodeInfo } from './api/index.ts'
+import type { NodeConfig } from './config/index.ts'
+import { CmeshError } from './errors.ts'
+import { createLogger, type Logger } from './log.ts'
+import { LoadSampler } from './observability/index.ts'
+import { VERSION } from './version.ts'
+
+export interface NodeOptions {
+  /** default: a logger built from `config.log` */
+  logger?: Logger
+}
+
+export class ContinuumNode {
+  readonly config: NodeConfig
+  readonly log: Logger
+  private db?: Level<string, string>
+  private meshService?: Mesh
+  private api?: Api
+  private readonly load = new LoadSampler()
+  private startedAt = 0
+  private boundApiUrl = ''
+  private stopping?: Promise<void>
+
+  constructor (config: NodeConfig, options: NodeOptions = {}) {
+    this.config = config
+    this.log = options.logger ?? createLogger({ level: config.log.level, format: config.log.format })
+  }
+
+  get mesh (): Mesh {
+    if (this.meshService == null) throw new Error('node not started')
+    return this.meshService
+  }
+
+  get peerId (): string {
+    return this.mesh.peerId.toString()
+  }
+
+  /** The URL of the REST API, as other domains and users should reach it. */
+  get apiUrl (): string {
+    return this.config.api.publicUrl ?? this.boundApiUrl
+  }
+
+  info (): NodeInfo {
+    return {
+      domain: this.config.domain.name,
+      fqdn: this.config.domain.fqdn,
+      federation: this.config.federation.name,
+      peerId: this.peerId,
+      version: VERSION,
+      startedAt: this.startedAt,
+      apiUrl: this.apiUrl,
+      multiaddrs: this.mesh.multiaddrs()
+    }
+  }
+
+  async start (): Promise<void> {
+    const { config, log } = this
+    this.startedAt = Date.now()
+    try {
+      await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+      const key = await loadOrCreateDomainKey(config.dataDir)
+      if (key.created) log.info({ file: key.file, peerId: key.peerId.toString() }, 'created the domain key')
+
+      this.db = new Level<string, string>(join(config.dataDir, 'db'), { valueEncoding: 'utf8' })
+      try {
+        await this.db.open()
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string } }).cause
+        if (cause?.code === 'LEVEL_LOCKED') {
+          throw new CmeshError('DATA_DIR_LOCKED', `data directory ${config.dataDir} is in use by another process (is a node already running there?)`)
+        }
+        throw err
+      }
+      this.load.start()
+
+      this.meshService = new Mesh({
+        privateKey: key.privateKey,
+        log,
+        getLoad: () => this.load.get(),
+        getApiUrl: () => this.apiUrl
+      }, {
+        domain: config.domain.name,
+        fqdn: config.domain.fqdn,
+        federation: config.federation.name,
+        members: config.federation.members,
+        listen: config.mesh.listen,
+        announce: config.mesh.announce,
+        bootstrap: config.mesh.bootstrap,
+        heartbeatIntervalMs: config.mesh.heartbeatIntervalMs,
+        suspectAfterMs: config.mesh.suspectAfterMs,
+        deadAfterMs: config.mesh.deadAfterMs,
+        pingIntervalMs: config.mesh.pingIntervalMs,
+        redialInitialMs: config.mesh.redialInitialMs,
+        redialMaxMs: config.mesh.redialMaxMs,
+        connectToMembers: config.mesh.connectToMembers
+      })
+      await this.meshService.start()
+
+      const mesh = this.meshService
+      this.api = await createApi({
+        log: log.child({ component: 'api' }),
+        info: () => this.info(),
+        mesh: {
+          table: () => mesh.membership.table(),
+          strangers: () => mesh.membership.listStrangers(),
+          dialStatus: () => mesh.dialStatus()
+        }
+      }, { bodyLimit: config.api.bodyLimit, version: VERSION })
+      try {
+        await this.api.listen({ host: config.api.host, port: config.api.port })
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new CmeshError('API_PORT_IN_USE', `api.port ${config.api.port} on ${config.api.host} is already in use`)
+        }
+        throw err
+      }
+      const addr = this.api.server.address()
+      const port = typeof addr === 'object' && addr != null ? addr.port : config.api.port
+      const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host
+      this.boundApiUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+      log.warn({ url: this.apiUrl }, 'REST API serves plain HTTP (TLS comes with the identity module)')
+      log.info({ domain: config.domain.name, peerId: this.peerId, api: this.apiUrl, mesh: this.mesh.multiaddrs() }, 'node started')
+    } catch (err) {
+      await this.stop().catch(() => {})
+      throw err
+    }
+  }
+
+  /** Stops the API, the mesh and the database, in that order. Safe to call more than once. */
+  async stop (): Promise<void> {
+    this.stopping ??= this.doStop()
+    return this.stopping
+  }
+
+  private async doStop (): Promise<void> {
+    const errors: unknown[] = []
+    const step = async (what: string, fn: () => Promise<unknown> | unknown): Promise<void> => {
+      try { await fn() } catch (err) { errors.push(err); this.log.error({ err }, `stopping ${what} failed`) }
+    }
+    await step('api', async () => this.api?.close())
+    await step('mesh', async () => this.meshService?.stop())
+    await step('load sampler', () => { this.load.stop() })
+    await step('database', async () => { if (this.db?.status === 'open') await this.db.close() })
+    this.log.info('node stopped')
+    if (errors.length > 0) throw errors[0]
+  }
+}

@@ -1,0 +1,62 @@
+import { strict as assert } from 'node:assert'
+import type { ContinuumNode } from '../../src/node.ts'
+import { cleanup, memoryLogger, nodeFor, prepareDomain, type TestDomain } from '../helpers/index.ts'
+
+/** The REST API of a real node, over real HTTP on 127.0.0.1. */
+describe('REST API: health, mesh, docs, errors', function () {
+  this.timeout(30_000)
+  let d: TestDomain
+  let node: ContinuumNode
+  let base: string
+
+  before(async () => {
+    d = await prepareDomain('api-test')
+    const other = await prepareDomain('other')
+    node = nodeFor(d, { members: [other], logger: memoryLogger().log, config: { api: { host: '127.0.0.1', port: d.apiPort, bodyLimit: 2048 } } })
+    await node.start()
+    base = node.apiUrl
+  })
+
+  after(cleanup)
+
+  it('GET /health reports the domain, peer id and live members', async () => {
+    const res = await fetch(`${base}/health`)
+    assert.equal(res.status, 200)
+    const body = await res.json() as Record<string, unknown>
+    assert.equal(body.domain, 'api-test')
+    assert.equal(body.peerId, d.peerId)
+    assert.equal(body.liveMembers, 1, 'only this node is alive')
+    assert.equal(body.status, 'degraded', 'a member is configured but none is alive')
+    assert.deepEqual(body.members, { alive: 0, suspect: 0, dead: 1, total: 1 })
+  })
+
+  it('GET /mesh/v1/peers lists this node first and the configured members', async () => {
+    const res = await fetch(`${base}/mesh/v1/peers`)
+    assert.equal(res.status, 200)
+    const body = await res.json() as { self: string, members: Array<{ peerId: string, self: boolean, state: string }>, dialing: unknown[] }
+    assert.equal(body.self, d.peerId)
+    assert.equal(body.members[0].self, true)
+    assert.equal(body.members[0].peerId, d.peerId)
+    assert.equal(body.members.length, 2)
+    assert.equal(body.members[1].state, 'dead', 'a member never heard from is not alive')
+  })
+
+  it('serves the OpenAPI document at /docs/json and the UI at /docs', async () => {
+    const doc = await (await fetch(`${base}/docs/json`)).json() as { openapi: string, paths: Record<string, unknown> }
+    assert.match(doc.openapi, /^3\./)
+    assert.ok('/health' in doc.paths && '/mesh/v1/peers' in doc.paths)
+    const ui = await fetch(`${base}/docs`, { redirect: 'follow' })
+    assert.equal(ui.status, 200)
+    assert.match(await ui.text(), /swagger/i)
+  })
+
+  it('answers unknown routes with a 404 ProblemDetails', async () => {
+    const res = await fetch(`${base}/nope`)
+    assert.equal(res.status, 404)
+    assert.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8')
+    const p = await res.json() as Record<string, unknown>
+    assert.equal(p.status, 404)
+    assert.equal(p.type, 'urn:cmesh:error:NOT_FOUND')
+    assert.equal(p.detail, 'no route for GET /nope')
+  })
+})

@@ -1,0 +1,98 @@
+import { strict as assert } from 'node:assert'
+import { spawn, execFile } from 'node:child_process'
+import { writeFile, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { cleanup, freePort, tempDir, waitFor } from './helpers/index.ts'
+
+const run = promisify(execFile)
+const CMESH = 'bin/cmesh.js'
+
+async function cmesh (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CMESH, ...args])
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code: number, stdout: string, stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+describe('cmesh command line', function () {
+  this.timeout(60_000)
+  after(cleanup)
+
+  it('explains itself with --help, and each subcommand too', async () => {
+    const top = await cmesh('--help')
+    assert.equal(top.code, 0)
+    for (const sub of ['node', 'id', 'demo', 'federation']) assert.match(top.stdout, new RegExp(`\\n\\s+${sub}\\b`))
+    const demo = await cmesh('demo', '--help')
+    assert.match(demo.stdout, /--domains <n>/)
+  })
+
+  it('`id` creates the key and prints the peer id and addresses, the same every time', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'c.yaml')
+    await writeFile(file, `domain: {name: edge-1}\ndataDir: ${join(dir, 'data')}\nmesh: {listen: [/ip4/127.0.0.1/tcp/4555]}\n`)
+    const first = JSON.parse((await cmesh('id', '--config', file, '--json')).stdout) as { peerId: string, addrs: string[], created: boolean }
+    assert.equal(first.created, true)
+    assert.match(first.peerId, /^12D3KooW/)
+    assert.deepEqual(first.addrs, [`/ip4/127.0.0.1/tcp/4555/p2p/${first.peerId}`])
+    const again = await cmesh('id', '--config', file)
+    assert.match(again.stdout, new RegExp(`peer id  ${first.peerId}\\n`))
+  })
+
+  it('refuses a bad config with exit code 2 and a line naming the key', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'bad.yaml')
+    await writeFile(file, 'domain: {name: x}\nmesh: {bootstrap: [/ip4/10.0.0.1/tcp/1]}\n')
+    const res = await cmesh('node', '--config', file)
+    assert.equal(res.code, 2)
+    assert.match(res.stderr, /mesh\.bootstrap\[0\]: not a multiaddr with \/p2p\/<peer id>/)
+  })
+
+  it('`node` runs until SIGTERM, then stops cleanly with exit code 0', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'n.yaml')
+    const port = await freePort()
+    await writeFile(file, `domain: {name: edge-2}\ndataDir: ${join(dir, 'data')}\napi: {port: ${port}}\nmesh: {listen: [/ip4/127.0.0.1/tcp/0]}\nlog: {format: json}\n`)
+    const child = spawn(process.execPath, [CMESH, 'node', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 'the node to answer /health')
+      child.kill('SIGTERM')
+      assert.equal(await exited, 0)
+      assert.match(out, /"msg":"node stopped"/)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+
+  it('`demo` starts a federation, prints the table when all see each other, and stops on Ctrl-C', async () => {
+    const dir = await tempDir()
+    const apiPort = await freePort()
+    const meshPort = await freePort()
+    const child = spawn(process.execPath, [CMESH, 'demo', '--domains', '2', '--api-port', String(apiPort), '--mesh-port', String(meshPort), '--dir', dir],
+      { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
+    try {
+      await waitFor(() => out.includes('Press Ctrl-C to stop.'), `the demo table (output so far: ${out})`, 45_000)
+      assert.match(out, new RegExp(`domain-a\\s+http://127\\.0\\.0\\.1:${apiPort}\\s+12D3KooW`))
+      assert.match(out, new RegExp(`domain-b\\s+http://127\\.0\\.0\\.1:${apiPort + 1}\\s+12D3KooW`))
+      const health = await (await fetch(`http://127.0.0.1:${apiPort + 1}/health`)).json() as { liveMembers: number }
+      assert.equal(health.liveMembers, 2)
+      child.kill('SIGINT')
+      assert.equal(await exited, 0)
+      assert.match(out, /All domains stopped\./)
+      const log = await readFile(join(dir, 'domain-a', 'node.log'), 'utf8')
+      assert.match(log, /"msg":"node stopped"/, 'each domain stopped cleanly')
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})
