@@ -14,6 +14,7 @@ export interface ProblemDetails {
 interface ProblemKind { status: number, title: string, type?: string }
 
 const CMESH_TYPE = (code: string): string => `urn:cmesh:error:${code}`
+const ETSI = (type: string): string => `https://uri.etsi.org/ngsi-ld/errors/${type}`
 
 /** Error code → status and title. Codes not listed here are internal errors (500). */
 export const PROBLEMS: Record<string, ProblemKind> = {
@@ -26,7 +27,23 @@ export const PROBLEMS: Record<string, ProblemKind> = {
   CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
   MESH_NOT_MEMBER: { status: 403, title: 'Not a federation member' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
-  INTERNAL: { status: 500, title: 'Internal error' }
+  INTERNAL: { status: 500, title: 'Internal error' },
+
+  // NGSI-LD (ETSI GS CIM 009 clause 5.5.2 / the broker convention for statuses)
+  NGSI_INVALID_REQUEST: { status: 400, title: 'Invalid request', type: ETSI('InvalidRequest') },
+  NGSI_BAD_REQUEST_DATA: { status: 400, title: 'Bad request data', type: ETSI('BadRequestData') },
+  NGSI_ALREADY_EXISTS: { status: 409, title: 'Already exists', type: ETSI('AlreadyExists') },
+  NGSI_OPERATION_NOT_SUPPORTED: { status: 422, title: 'Operation not supported', type: ETSI('OperationNotSupported') },
+  NGSI_RESOURCE_NOT_FOUND: { status: 404, title: 'Resource not found', type: ETSI('ResourceNotFound') },
+  NGSI_INTERNAL_ERROR: { status: 500, title: 'Internal error', type: ETSI('InternalError') },
+  NGSI_TOO_COMPLEX_QUERY: { status: 403, title: 'Too complex query', type: ETSI('TooComplexQuery') },
+  NGSI_TOO_MANY_RESULTS: { status: 403, title: 'Too many results', type: ETSI('TooManyResults') },
+  NGSI_LD_CONTEXT_NOT_AVAILABLE: { status: 503, title: 'LD context not available', type: ETSI('LdContextNotAvailable') },
+  NGSI_NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable', type: ETSI('NotAcceptable') },
+  NGSI_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type', type: ETSI('UnsupportedMediaType') },
+  NGSI_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed', type: ETSI('MethodNotAllowed') },
+  NGSI_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented', type: ETSI('NotImplemented') },
+  NGSI_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large', type: ETSI('InvalidRequest') }
 }
 
 /** fastify's own error codes (body parsing, limits, routing) mapped onto ours. */
