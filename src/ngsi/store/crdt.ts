@@ -1,0 +1,179 @@
+/**
+ * The replicated state of one entity: a set of last-writer-wins registers, each stamped with a
+ * hybrid logical clock and the writing domain (the tie-break). Merging takes, register by
+ * register, the write with the greater (stamp, domain): commutative, associative and idempotent,
+ * so replicas that saw the same writes in any order and any number of times hold the same state.
+ *
+ * An entity delete is itself a register: it hides every register written before it (stamp
+ * smaller), and leaves those written after it visible. So "delete A" concurrent with "update A.x"
+ * at a later stamp leaves A with x: per-register last-writer-wins, applied consistently.
+ */
+import type { Attribute, Entity } from '../types.ts'
+import { hlcToIso, type Hlc } from './hlc.ts'
+
+/** Stamp of a write: clock and writing domain. */
+export interface Stamp { h: Hlc, o: string }
+
+export interface Register<T> extends Stamp { v: T }
+
+/** Key of an attribute instance within an attribute: the datasetId, or this for the default instance. */
+export const DEFAULT_INSTANCE = '@none'
+
+export interface EntityRecord {
+  id: string
+  /** the creating write (its domain is the entity's owner) */
+  created?: Stamp
+  /** the last entity delete */
+  deleted?: Stamp
+  types?: Register<string[]>
+  scope?: Register<string[] | null>
+  /** attribute name → instance key → value (null = attribute tombstone) */
+  attrs: Record<string, Record<string, Register<Attribute | null>>>
+}
+
+/** One attribute register write in a change. */
+export type AttrWrite = [name: string, instance: string, value: Attribute | null]
+
+/**
+ * A change: everything one write did to one entity, with one stamp. It is the unit of the
+ * per-origin change log, of gossip and of anti-entropy.
+ */
+export interface Change {
+  /** entity id */
+  id: string
+  /** origin domain */
+  o: string
+  /** per-origin sequence number (1, 2, 3, …) */
+  n: number
+  h: Hlc
+  /** creates the entity */
+  c?: 1
+  /** deletes the entity */
+  d?: 1
+  t?: string[]
+  s?: string[] | null
+  a?: AttrWrite[]
+}
+
+export function compareStamps (a: Stamp | undefined, b: Stamp | undefined): number {
+  if (a == null) return b == null ? 0 : -1
+  if (b == null) return 1
+  if (a.h !== b.h) return a.h < b.h ? -1 : 1
+  if (a.o !== b.o) return a.o < b.o ? -1 : 1
+  return 0
+}
+
+function newer (incoming: Stamp, current: Stamp | undefined): boolean {
+  return compareStamps(incoming, current) > 0
+}
+
+export function emptyRecord (id: string): EntityRecord {
+  return { id, attrs: {} }
+}
+
+/**
+ * Merges a change into a record (in place). Returns whether anything in the record changed.
+ */
+export function mergeChange (rec: EntityRecord, ch: Change): boolean {
+  const stamp: Stamp = { h: ch.h, o: ch.o }
+  let changed = false
+  if (ch.c === 1 && newer(stamp, rec.created)) { rec.created = stamp; changed = true }
+  if (ch.d === 1 && newer(stamp, rec.deleted)) { rec.deleted = stamp; changed = true }
+  if (ch.t != null && newer(stamp, rec.types)) { rec.types = { ...stamp, v: ch.t }; changed = true }
+  if (ch.s !== undefined && newer(stamp, rec.scope)) { rec.scope = { ...stamp, v: ch.s }; changed = true }
+  if (ch.a != null) {
+    for (const [name, inst, value] of ch.a) {
+      const instances = rec.attrs[name] ?? (rec.attrs[name] = {})
+      if (newer(stamp, instances[inst])) { instances[inst] = { ...stamp, v: value }; changed = true }
+    }
+  }
+  return changed
+}
+
+/** Merges two whole records (anti-entropy snapshots). Returns a new record. */
+export function mergeRecords (a: EntityRecord, b: EntityRecord): EntityRecord {
+  const out: EntityRecord = structuredClone(a)
+  const pick = <T extends Stamp>(x: T | undefined, y: T | undefined): T | undefined => compareStamps(x, y) >= 0 ? x : y
+  out.created = pick(a.created, b.created)
+  out.deleted = pick(a.deleted, b.deleted)
+  out.types = pick(a.types, b.types)
+  out.scope = pick(a.scope, b.scope)
+  for (const [name, instances] of Object.entries(b.attrs)) {
+    const target = out.attrs[name] ?? (out.attrs[name] = {})
+    for (const [inst, reg] of Object.entries(instances)) {
+      if (compareStamps(reg, target[inst]) > 0) target[inst] = structuredClone(reg)
+    }
+  }
+  return out
+}
+
+/** Is this register visible (written after the last entity delete)? */
+function live (s: Stamp | undefined, deleted: Stamp | undefined): s is Stamp {
+  return s != null && compareStamps(s, deleted) > 0
+}
+
+/**
+ * The entity as clients see it, or null if it does not exist (never created, or deleted and not
+ * written since). createdAt/modifiedAt come from the stamps' wall clocks, so every replica shows
+ * the same ones.
+ */
+export function viewOf (rec: EntityRecord): Entity | null {
+  const del = rec.deleted
+  let latest: Stamp | undefined
+  let earliest: Stamp | undefined
+  let exists = false
+  const see = (s: Stamp, evidence = true): void => {
+    if (compareStamps(s, latest) > 0) latest = s
+    if (!evidence) return
+    exists = true
+    if (earliest == null || compareStamps(s, earliest) < 0) earliest = s
+  }
+  const attrs: Record<string, Attribute[]> = {}
+  for (const [name, instances] of Object.entries(rec.attrs)) {
+    const out: Attribute[] = []
+    for (const [inst, reg] of Object.entries(instances)) {
+      if (!live(reg, del)) continue
+      // A live attribute tombstone modifies the entity but is no evidence that it exists.
+      see(reg, reg.v != null)
+      if (reg.v == null) continue
+      const attr: Attribute = { ...reg.v, modifiedAt: hlcToIso(reg.h), writer: reg.o }
+      attr.createdAt ??= attr.modifiedAt
+      if (inst !== DEFAULT_INSTANCE) attr.datasetId = inst
+      out.push(attr)
+    }
+    if (out.length === 0) continue
+    // The default instance first, then by datasetId: a stable order for every replica.
+    out.sort((x, y) => (x.datasetId ?? '') < (y.datasetId ?? '') ? -1 : (x.datasetId ?? '') > (y.datasetId ?? '') ? 1 : 0)
+    attrs[name] = out
+  }
+  const createdLive = live(rec.created, del)
+  if (createdLive) see(rec.created as Stamp)
+  if (live(rec.types, del)) see(rec.types)
+  if (live(rec.scope, del)) see(rec.scope)
+  // Exists if created after the last delete, or written after it (a concurrent update wins over
+  // an earlier delete); it needs a type either way.
+  if (!exists || latest == null || earliest == null || rec.types == null || rec.types.v.length === 0) return null
+  const entity: Entity = {
+    id: rec.id,
+    type: rec.types.v,
+    attrs,
+    createdAt: hlcToIso((createdLive ? rec.created as Stamp : earliest).h),
+    modifiedAt: hlcToIso(latest.h),
+    owner: createdLive ? (rec.created as Stamp).o : earliest.o
+  }
+  if (live(rec.scope, del) && rec.scope.v != null && rec.scope.v.length > 0) entity.scope = rec.scope.v
+  return entity
+}
+
+/** Removes registers that no longer matter: tombstones and values hidden by an entity delete older than `before`. */
+export function compactRecord (rec: EntityRecord, before: Hlc): EntityRecord {
+  const del = rec.deleted
+  for (const [name, instances] of Object.entries(rec.attrs)) {
+    for (const [inst, reg] of Object.entries(instances)) {
+      const hidden = !live(reg, del)
+      if (reg.h < before && (reg.v == null || hidden)) delete instances[inst]
+    }
+    if (Object.keys(instances).length === 0) delete rec.attrs[name]
+  }
+  return rec
+}

@@ -1,0 +1,22 @@
+/**
+ * The NGSI-LD entity store: replicated registers (CRDT) on LevelDB, with indexes, a per-origin
+ * change log and a catalog of types and attributes.
+ *
+ * ```ts
+ * const store = new EntityStore({ db, log }, { domain: 'domain-a' })
+ * await store.start()
+ * await store.mutate(id, current => current == null ? { create: true, types: [t], attrs: [...] } : null)
+ * for await (const e of store.scan({ types: [t] })) { … }  // id order
+ * store.events.addEventListener('change', e => e.detail.change)  // local and replicated writes
+ * ```
+ */
+export {
+  EntityStore, type Mutation, type Planner, type WriteResult, type BatchItemResult, type ChangeEventDetail,
+  type StoreEvents, type ScanSource, type EntityStoreInit, type EntityStoreComponents
+} from './store.ts'
+export {
+  DEFAULT_INSTANCE, compareStamps, mergeChange, mergeRecords, viewOf, compactRecord, emptyRecord,
+  type Change, type EntityRecord, type Register, type Stamp, type AttrWrite
+} from './crdt.ts'
+export { HybridClock, formatHlc, parseHlc, hlcToIso, isHlc, ClockDriftError, MAX_DRIFT_MS, type Hlc } from './hlc.ts'
+export { Catalog, type AttributeStats, type TypeStats } from './catalog.ts'

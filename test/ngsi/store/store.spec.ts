@@ -1,0 +1,89 @@
+import { strict as assert } from 'node:assert'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { pino } from 'pino'
+import { EntityStore, DEFAULT_INSTANCE, type Change } from '../../../src/ngsi/store/index.ts'
+import type { Entity } from '../../../src/ngsi/types.ts'
+import { cleanup, tempDir } from '../../helpers/index.ts'
+
+const T = 'https://example.org/Room'
+const U = 'https://example.org/Car'
+const temp = 'https://example.org/temperature'
+const prop = (value: unknown) => ({ type: 'Property' as const, value })
+
+async function open (dir: string, domain = 'domain-a') {
+  const db = new Level<string, string>(join(dir, 'db'), { valueEncoding: 'utf8' })
+  await db.open()
+  const store = new EntityStore({ db, log: pino({ level: 'silent' }) }, { domain, cacheSize: 10 })
+  await store.start()
+  return { db, store }
+}
+
+async function all (it: AsyncIterable<Entity>): Promise<string[]> {
+  const out: string[] = []
+  for await (const e of it) out.push(e.id)
+  return out
+}
+
+describe('ngsi store: LevelDB entity store', () => {
+  after(cleanup)
+
+  it('writes, indexes, scans in id order and keeps everything across a restart', async () => {
+    const dir = await tempDir()
+    let { db, store } = await open(dir)
+    for (let i = 29; i >= 0; i--) {
+      const id = `urn:ngsi-ld:Room:${String(i).padStart(3, '0')}`
+      await store.mutate(id, cur => cur == null ? { create: true, types: [i % 3 === 0 ? U : T], attrs: i % 2 === 0 ? [[temp, DEFAULT_INSTANCE, prop(i)]] : [] } : null)
+    }
+    await store.mutate('urn:ngsi-ld:Room:005', () => ({ deleteEntity: true }))
+    const rooms = await all(store.scan({ types: [T] }))
+    assert.equal(rooms.length, 19)
+    assert.deepEqual(rooms, [...rooms].sort())
+    assert.ok(!rooms.includes('urn:ngsi-ld:Room:005'))
+    assert.equal((await all(store.scan({ attr: temp }))).length, 15)
+    assert.deepEqual(await all(store.scan({ idPrefix: 'urn:ngsi-ld:Room:01' })), Array.from({ length: 10 }, (_, i) => `urn:ngsi-ld:Room:01${i}`))
+    assert.equal(store.catalog.types.get(U)?.entities, 10)
+    const vv = store.versionVector()
+    await db.close()
+
+    ;({ db, store } = await open(dir))
+    assert.deepEqual(store.versionVector(), vv)
+    assert.equal(store.catalog.total, 29)
+    assert.equal((await store.get('urn:ngsi-ld:Room:004'))?.attrs[temp][0].value, 4)
+    assert.equal(await store.get('urn:ngsi-ld:Room:005'), null)
+    // New local writes continue the sequence, with later stamps.
+    const r = await store.mutate('urn:ngsi-ld:Room:004', () => ({ attrs: [[temp, DEFAULT_INSTANCE, prop(40)]] }))
+    assert.equal(r.change?.n, (vv['domain-a'] ?? 0) + 1)
+    await db.close()
+  })
+
+  it('applies remote changes once, in any order, and tracks a gap-free watermark', async () => {
+    const dir = await tempDir()
+    const { db, store } = await open(dir)
+    const ch = (n: number, v: number): Change => ({ id: 'urn:x:1', o: 'domain-b', n, h: `000000000000${1000 + n}-00000`, c: n === 1 ? 1 : undefined, t: [T], a: [[temp, DEFAULT_INSTANCE, prop(v)]] })
+    const seen: number[] = []
+    store.events.addEventListener('change', e => { seen.push(e.detail.change.n) })
+    assert.deepEqual(await store.applyRemote([ch(3, 30), ch(1, 10)]), { applied: 2, duplicates: 0 })
+    assert.equal(store.versionVector()['domain-b'], 1, 'seq 2 is missing')
+    assert.deepEqual(await store.applyRemote([ch(3, 30), ch(2, 20), ch(1, 10)]), { applied: 1, duplicates: 2 })
+    assert.equal(store.versionVector()['domain-b'], 3)
+    assert.equal((await store.get('urn:x:1'))?.attrs[temp][0].value, 30, 'the latest stamp wins, not the latest arrival')
+    assert.deepEqual((await store.changesSince('domain-b', 1, 10)).map(c => c.n), [2, 3])
+    assert.ok(seen.includes(1) && seen.includes(3))
+    await db.close()
+  })
+
+  it('reports a planner error per entity and writes the rest of a batch', async () => {
+    const dir = await tempDir()
+    const { db, store } = await open(dir)
+    const items = await store.mutateMany(['urn:a', 'urn:b', 'urn:c'], (cur, id) => {
+      if (id === 'urn:b') throw new Error('bad b')
+      return { create: true, types: [T] }
+    })
+    assert.equal(items[1].error instanceof Error, true)
+    assert.deepEqual(await all(store.scan({ types: [T] })), ['urn:a', 'urn:c'])
+    await assert.rejects(store.mutate('urn:d', () => { throw new Error('nope') }), /nope/)
+    assert.equal(await store.get('urn:d'), null)
+    await db.close()
+  })
+})
