@@ -13,6 +13,14 @@ import { CmeshError } from './errors.ts'
 import { createLogger, type Logger } from './log.ts'
 import { LoadSampler } from './observability/index.ts'
 import { VERSION } from './version.ts'
+import { EntityStore } from './ngsi/store/index.ts'
+import { NgsiService } from './ngsi/service.ts'
+import { ContextResolver } from './ngsi/context/index.ts'
+import { mergeAttribute } from './ngsi/entity/index.ts'
+import { ngsiApi, allowedMethods } from './ngsi/api/index.ts'
+
+/** Where the NGSI-LD API is mounted (clause 6.1 of the spec names it). */
+export const NGSI_PREFIX = '/ngsi-ld/v1'
 
 export interface NodeOptions {
   /** default: a logger built from `config.log` */
@@ -25,6 +33,9 @@ export class ContinuumNode {
   private db?: Level<string, string>
   private meshService?: Mesh
   private api?: Api
+  private entityStore?: EntityStore
+  private ngsiService?: NgsiService
+  private contexts?: ContextResolver
   private readonly load = new LoadSampler()
   private startedAt = 0
   private boundApiUrl = ''
@@ -38,6 +49,11 @@ export class ContinuumNode {
   get mesh (): Mesh {
     if (this.meshService == null) throw new Error('node not started')
     return this.meshService
+  }
+
+  get ngsi (): NgsiService {
+    if (this.ngsiService == null) throw new Error('node not started')
+    return this.ngsiService
   }
 
   get peerId (): string {
@@ -82,6 +98,20 @@ export class ContinuumNode {
       }
       this.load.start()
 
+      this.entityStore = new EntityStore({ db: this.db, log: log.child({ component: 'ngsi:store' }) }, {
+        domain: config.domain.name,
+        cacheSize: config.ngsi.cacheSize,
+        sync: config.ngsi.sync
+      })
+      await this.entityStore.start()
+      this.ngsiService = new NgsiService({ store: this.entityStore, log: log.child({ component: 'ngsi' }), mergeAttribute })
+      this.contexts = new ContextResolver({
+        localContexts: config.ngsi.contexts.local,
+        preloadDir: config.ngsi.contexts.preloadDir,
+        allowRemote: config.ngsi.contexts.allowRemote,
+        timeoutMs: config.ngsi.contexts.timeoutMs
+      })
+
       this.meshService = new Mesh({
         privateKey: key.privateKey,
         log,
@@ -106,6 +136,13 @@ export class ContinuumNode {
       await this.meshService.start()
 
       const mesh = this.meshService
+      const ngsiOptions = {
+        prefix: NGSI_PREFIX,
+        basePath: NGSI_PREFIX,
+        service: this.ngsiService,
+        contexts: this.contexts,
+        limits: { defaultLimit: config.ngsi.defaultLimit, maxLimit: config.ngsi.maxLimit }
+      }
       this.api = await createApi({
         log: log.child({ component: 'api' }),
         info: () => this.info(),
@@ -113,7 +150,9 @@ export class ContinuumNode {
           table: () => mesh.membership.table(),
           strangers: () => mesh.membership.listStrangers(),
           dialStatus: () => mesh.dialStatus()
-        }
+        },
+        plugins: [async (app) => { await app.register(ngsiApi, ngsiOptions) }],
+        allowedMethods: (path) => path.startsWith(NGSI_PREFIX + '/') ? allowedMethods(path.slice(NGSI_PREFIX.length)) : null
       }, { bodyLimit: config.api.bodyLimit, version: VERSION })
       try {
         await this.api.listen({ host: config.api.host, port: config.api.port })
@@ -149,6 +188,8 @@ export class ContinuumNode {
     await step('api', async () => this.api?.close())
     await step('mesh', async () => this.meshService?.stop())
     await step('load sampler', () => { this.load.stop() })
+    await step('context resolver', async () => { await this.contexts?.stop() })
+    await step('entity store', async () => this.entityStore?.stop())
     await step('database', async () => { if (this.db?.status === 'open') await this.db.close() })
     this.log.info('node stopped')
     if (errors.length > 0) throw errors[0]

@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { KeeperStatus, MemberInfo, StrangerInfo } from '../../mesh/index.ts'
 
@@ -23,4 +24,8 @@ export interface ApiComponents {
   log: Logger
   info(): NodeInfo
   mesh: MeshView
+  /** further API areas (NGSI-LD, auth, …), registered after the built-in ones */
+  plugins?: Array<(app: FastifyInstance<any, any, any, any, any>) => Promise<void>>
+  /** methods allowed on a path, to answer 405 rather than 404 */
+  allowedMethods?: (path: string) => string[] | null
 }

@@ -16,18 +16,56 @@ export interface ApiInit {
   version: string
 }
 
+interface AjvLikeError { keyword: string, instancePath: string, message?: string, params: Record<string, unknown> }
+
+/** One readable line per schema violation: `unknown query parameter 'foo'`, `querystring.limit: must be integer`. */
+function describeValidation (context: string, errors: AjvLikeError[]): string {
+  const where = context === 'querystring' ? 'query parameter' : context
+  return errors.map(e => {
+    const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.')
+    if (e.keyword === 'additionalProperties') {
+      const name = String(e.params.additionalProperty)
+      return context === 'querystring' ? `unknown query parameter '${name}'` : `${context}${path !== '' ? '.' + path : ''}: unknown member '${name}'`
+    }
+    if (e.keyword === 'required') return `${where} '${String(e.params.missingProperty)}' is missing`
+    return `${context === 'querystring' ? 'query parameter ' : context + ' '}${path !== '' ? `'${path}' ` : ''}${e.message ?? 'is invalid'}`
+  }).join('; ')
+}
+
+/** Generic codes as NGSI-LD ones, for requests under /ngsi-ld/ (NGSI-LD clients expect ETSI types). */
+const NGSI_CODES: Record<string, string> = {
+  BAD_REQUEST: 'NGSI_BAD_REQUEST_DATA',
+  NOT_FOUND: 'NGSI_RESOURCE_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'NGSI_METHOD_NOT_ALLOWED',
+  PAYLOAD_TOO_LARGE: 'NGSI_PAYLOAD_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'NGSI_UNSUPPORTED_MEDIA_TYPE',
+  NOT_ACCEPTABLE: 'NGSI_NOT_ACCEPTABLE',
+  INTERNAL: 'NGSI_INTERNAL_ERROR'
+}
+
+export function isNgsiUrl (url: string): boolean {
+  return url.startsWith('/ngsi-ld/')
+}
+
 function toProblem (err: FastifyError & { data?: Record<string, unknown> }, url: string): ProblemDetails {
+  const ngsi = isNgsiUrl(url)
+  const as = (code: string, detail: string): ProblemDetails => problemFor(ngsi ? NGSI_CODES[code] ?? code : code, detail, { instance: url })
   if (err.validation != null) {
-    const where = err.validationContext ?? 'request'
-    return problemFor('BAD_REQUEST', `${where}${err.message.startsWith(where) ? err.message.slice(where.length) : ': ' + err.message}`, { instance: url })
+    const context = err.validationContext ?? 'request'
+    const detail = describeValidation(context, err.validation as unknown as AjvLikeError[])
+    // NGSI-LD: a bad URI parameter is InvalidRequest, a bad body BadRequestData.
+    return ngsi && context !== 'body' ? problemFor('NGSI_INVALID_REQUEST', detail, { instance: url }) : as('BAD_REQUEST', detail)
+  }
+  if (ngsi && (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError)) {
+    return problemFor('NGSI_INVALID_REQUEST', `the body is not valid JSON: ${err.message}`, { instance: url })
   }
   const fastifyCode = err.code != null ? FASTIFY_CODES[err.code] : undefined
-  if (fastifyCode != null) return problemFor(fastifyCode, err.message, { instance: url })
-  if (err.code != null && err.code in PROBLEMS) return problemFor(err.code, err.message, { instance: url })
-  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    return { ...problemFor('BAD_REQUEST', err.message, { instance: url }), status: err.statusCode }
+  if (fastifyCode != null) return as(fastifyCode, err.message)
+  if (err.code != null && err.code in PROBLEMS) return as(err.code, err.message)
+  if (err instanceof SyntaxError || (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500)) {
+    return { ...as('BAD_REQUEST', err.message), status: err.statusCode ?? 400 }
   }
-  return problemFor('INTERNAL', 'internal error; see the node log', { instance: url })
+  return as('INTERNAL', 'internal error; see the node log')
 }
 
 /**
@@ -54,7 +92,14 @@ export async function createApi (components: ApiComponents, init: ApiInit): Prom
     void reply.status(problem.status).type(problemContentType(req.url)).send(problem)
   })
   app.setNotFoundHandler((req, reply) => {
-    const problem = problemFor('NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`, { instance: req.url })
+    const path = req.url.split('?')[0]
+    const allowed = components.allowedMethods?.(path) ?? null
+    if (allowed != null && !allowed.includes(req.method)) {
+      const problem = problemFor(isNgsiUrl(path) ? 'NGSI_METHOD_NOT_ALLOWED' : 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { instance: req.url })
+      void reply.status(405).header('Allow', allowed.join(', ')).type(problemContentType(req.url)).send(problem)
+      return
+    }
+    const problem = problemFor(isNgsiUrl(path) ? 'NGSI_RESOURCE_NOT_FOUND' : 'NOT_FOUND', `no route for ${req.method} ${path}`, { instance: req.url })
     void reply.status(404).type(problemContentType(req.url)).send(problem)
   })
   app.addHook('onResponse', async (req, reply) => {
@@ -78,6 +123,7 @@ export async function createApi (components: ApiComponents, init: ApiInit): Prom
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(healthRoutes, { components })
   await app.register(meshRoutes, { components, prefix: '/mesh/v1' })
+  for (const plugin of components.plugins ?? []) await plugin(app)
   return app
 }
 

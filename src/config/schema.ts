@@ -44,6 +44,18 @@ export const ConfigSchema = Type.Object({
     name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'the federation\'s name; it names the gossip topics' }),
     members: Type.Array(PeerId, { description: 'peer ids allowed in the federation (this node is always allowed)' })
   }, { additionalProperties: false }),
+  ngsi: Type.Object({
+    defaultLimit: Type.Integer({ minimum: 1, maximum: 10_000, description: 'page size of queries that give no limit' }),
+    maxLimit: Type.Integer({ minimum: 1, maximum: 100_000, description: 'largest page; a larger limit is TooManyResults (403)' }),
+    cacheSize: Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'entities kept parsed in memory' }),
+    sync: Type.Boolean({ description: 'fsync every group commit (a write is on disk when the API answers)' }),
+    contexts: Type.Object({
+      local: Type.Record(Type.String(), Type.String(), { description: '@context URL → local file, served without network' }),
+      preloadDir: Type.Optional(Type.String({ description: 'directory of preloaded @context documents (see README)' })),
+      allowRemote: Type.Boolean({ description: 'fetch @context URLs that no local source serves' }),
+      timeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, description: 'time limit of one @context fetch' })
+    }, { additionalProperties: false })
+  }, { additionalProperties: false }),
   log: Type.Object({
     level: Type.Union([
       Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
@@ -91,5 +103,13 @@ export const DEFAULT_CONFIG: NodeConfig = {
     connectToMembers: true
   },
   federation: { name: 'continuum', members: [] },
+  ngsi: {
+    // NGSI-LD's default page size (clause 6.3.10).
+    defaultLimit: 20,
+    maxLimit: 1000,
+    cacheSize: 20_000,
+    sync: true,
+    contexts: { local: {}, allowRemote: true, timeoutMs: 5000 }
+  },
   log: { level: 'info', format: 'auto' }
 }

@@ -1,0 +1,17 @@
+import type { ContextResolver } from '../context/index.ts'
+import type { NgsiService } from '../service.ts'
+
+export interface NgsiLimits {
+  /** page size when the request gives none (default 20) */
+  defaultLimit: number
+  /** largest page; a larger limit is TooManyResults (default 1000) */
+  maxLimit: number
+}
+
+export interface NgsiRoutesOptions {
+  service: NgsiService
+  contexts: ContextResolver
+  limits: NgsiLimits
+  /** the API prefix, for Location and Link headers (e.g. /ngsi-ld/v1); not named `prefix`, which fastify takes as a route prefix */
+  basePath: string
+}
