@@ -7,11 +7,13 @@
  *   npm run bench -- gossip       # only those whose name contains "gossip"
  */
 import { gossipBaseline, type Figure } from './gossip-baseline.ts'
+import { ngsiBench } from './ngsi.ts'
 
 interface Bench { name: string, run: (baseline: Map<string, number>) => Promise<Figure[]> }
 
 const benches: Bench[] = [
-  { name: 'gossip-baseline', run: async () => await gossipBaseline() }
+  { name: 'gossip-baseline', run: async () => await gossipBaseline() },
+  { name: 'ngsi', run: async () => await ngsiBench() }
 ]
 
 const filter = process.argv[2]

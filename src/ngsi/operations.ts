@@ -37,7 +37,8 @@ function findInstance (entity: Entity, name: string, datasetId: string | undefin
 /** The value to store for an instance: system fields dropped, createdAt kept from the old one. */
 function stored (attr: Attribute, previous: Attribute | undefined): Attribute {
   const { modifiedAt: _m, writer: _w, createdAt: _c, datasetId: _d, ...rest } = attr
-  return previous?.createdAt != null ? { ...rest, createdAt: previous.createdAt } : rest
+  if (previous?.createdAt != null) (rest as Attribute).createdAt = previous.createdAt
+  return rest
 }
 
 function writesFor (entity: Entity, previous: Entity | null): AttrWrite[] {

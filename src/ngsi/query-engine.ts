@@ -143,11 +143,13 @@ export async function runQuery (store: EntityStore, sel: CompiledSelection, page
   const entities: Entity[] = []
   let matched = 0
   const stopAt = page.offset + page.limit
-  for await (const e of store.scan(chooseSource(store, sel.source))) {
-    if (!sel.test(e)) continue
-    matched++
-    if (matched > page.offset && matched <= stopAt) entities.push(e)
-    else if (matched > stopAt && !page.count) break
+  scan: for await (const chunk of store.scan(chooseSource(store, sel.source))) {
+    for (const e of chunk) {
+      if (!sel.test(e)) continue
+      matched++
+      if (matched > page.offset && matched <= stopAt) entities.push(e)
+      else if (matched > stopAt && !page.count) break scan
+    }
   }
   return page.count ? { entities, count: matched } : { entities }
 }

@@ -18,7 +18,7 @@ const AttrParams = Type.Object({ attrId: Type.String({ description: 'attribute n
 export const discoveryRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { service, contexts } = opts
-  const catalog = service.store.catalog
+  const catalog = service.store.index
   const tags = ['ngsi-ld discovery']
 
   const answer = async (req: FastifyRequest, body: unknown, reply: FastifyReply): Promise<FastifyReply> => {

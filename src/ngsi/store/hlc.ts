@@ -26,9 +26,20 @@ export function parseHlc (h: Hlc): { wall: number, counter: number } {
   return { wall: Number(h.slice(0, dash)), counter: Number(h.slice(dash + 1)) }
 }
 
-/** The wall-clock part of a stamp as an ISO 8601 date (for createdAt/modifiedAt). */
+const isoMemo = new Map<string, string>()
+/** Bound of the memo: stamps of a burst of writes share few milliseconds. */
+const ISO_MEMO_SIZE = 4096
+
+/** The wall-clock part of a stamp as an ISO 8601 date (for createdAt/modifiedAt). Memoised. */
 export function hlcToIso (h: Hlc): string {
-  return new Date(parseHlc(h).wall).toISOString()
+  const wall = h.slice(0, WALL_DIGITS)
+  let iso = isoMemo.get(wall)
+  if (iso == null) {
+    if (isoMemo.size >= ISO_MEMO_SIZE) isoMemo.clear()
+    iso = new Date(Number(wall)).toISOString()
+    isoMemo.set(wall, iso)
+  }
+  return iso
 }
 
 export function isHlc (v: unknown): v is Hlc {

@@ -1,12 +1,12 @@
 /**
  * The NGSI-LD entity store: replicated registers (CRDT) on LevelDB, with indexes, a per-origin
- * change log and a catalog of types and attributes.
+ * change log, and in-memory indexes (by type, by attribute, all ids) with counts for discovery.
  *
  * ```ts
  * const store = new EntityStore({ db, log }, { domain: 'domain-a' })
  * await store.start()
  * await store.mutate(id, current => current == null ? { create: true, types: [t], attrs: [...] } : null)
- * for await (const e of store.scan({ types: [t] })) { … }  // id order
+ * for await (const chunk of store.scan({ types: [t] })) for (const e of chunk) { … }  // id order
  * store.events.addEventListener('change', e => e.detail.change)  // local and replicated writes
  * ```
  */
@@ -15,8 +15,8 @@ export {
   type StoreEvents, type ScanSource, type EntityStoreInit, type EntityStoreComponents
 } from './store.ts'
 export {
-  DEFAULT_INSTANCE, compareStamps, mergeChange, mergeRecords, viewOf, compactRecord, emptyRecord,
+  DEFAULT_INSTANCE, compareStamps, mergeChange, mergedCopy, mergeRecords, viewOf, compactRecord, emptyRecord,
   type Change, type EntityRecord, type Register, type Stamp, type AttrWrite
 } from './crdt.ts'
 export { HybridClock, formatHlc, parseHlc, hlcToIso, isHlc, ClockDriftError, MAX_DRIFT_MS, type Hlc } from './hlc.ts'
-export { Catalog, type AttributeStats, type TypeStats } from './catalog.ts'
+export { EntityIndex, type AttributeStats, type TypeStats } from './entity-index.ts'

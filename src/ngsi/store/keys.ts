@@ -2,12 +2,14 @@
  * Key layout of the entity store in LevelDB (one database, string keys, string values).
  * NUL separates parts: it cannot occur in URIs, so prefixes never collide.
  *
- *   e␀<entity id>              → EntityRecord (JSON): the entity's replicated registers
- *   t␀<type IRI>␀<entity id>   → ''  live entities by type
- *   a␀<attr IRI>␀<entity id>   → ''  live entities by attribute
- *   l␀<origin>␀<seq, 12 digits> → Change (JSON): the per-origin change log
- *   w␀<origin>                 → contiguous watermark of the origin's log (last seq without gaps)
- *   m␀<name>                   → store metadata
+ *   e␀<entity id>               → EntityRecord (JSON): the entity's replicated registers
+ *   l␀<origin>␀<seq, 12 digits> → the id of the entity that change <seq> of <origin> touched
+ *   w␀<origin>                  → contiguous watermark of the origin's log (last seq without gaps)
+ *   m␀<name>                    → store metadata
+ *
+ * The log keeps only entity ids: a peer that missed changes gets the entities' current records,
+ * which merge like the changes would (state-based), and cost a fraction of the space. Indexes by
+ * type and attribute live in memory (entity-index.ts), rebuilt from the records at start.
  */
 const SEP = '\u0000'
 /** Upper bound for range scans over a prefix: sorts after every character a key may contain. */
@@ -15,21 +17,12 @@ export const HIGH = '\uffff'
 
 export const entityKey = (id: string): string => `e${SEP}${id}`
 export const ENTITY_PREFIX = `e${SEP}`
-export const typeKey = (type: string, id: string): string => `t${SEP}${type}${SEP}${id}`
-export const typePrefix = (type: string): string => `t${SEP}${type}${SEP}`
-export const attrKey = (attr: string, id: string): string => `a${SEP}${attr}${SEP}${id}`
-export const attrPrefix = (attr: string): string => `a${SEP}${attr}${SEP}`
 export const logKey = (origin: string, seq: number): string => `l${SEP}${origin}${SEP}${String(seq).padStart(12, '0')}`
 export const logPrefix = (origin: string): string => `l${SEP}${origin}${SEP}`
 export const LOG_PREFIX = `l${SEP}`
 export const watermarkKey = (origin: string): string => `w${SEP}${origin}`
 export const WATERMARK_PREFIX = `w${SEP}`
 export const metaKey = (name: string): string => `m${SEP}${name}`
-
-/** The last part of an index key (the entity id). */
-export function idFromIndexKey (key: string, prefix: string): string {
-  return key.slice(prefix.length)
-}
 
 /** origin and seq from a log key */
 export function parseLogKey (key: string): { origin: string, seq: number } {

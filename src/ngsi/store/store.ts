@@ -4,13 +4,10 @@ import type { Level } from 'level'
 import type { Logger } from 'pino'
 import type { Attribute, Entity } from '../types.ts'
 import { BatchWriter, type WriteOp } from './batch-writer.ts'
-import { Catalog } from './catalog.ts'
-import { emptyRecord, mergeChange, viewOf, type AttrWrite, type Change, type EntityRecord } from './crdt.ts'
+import { emptyRecord, mergedCopy, mergeRecords, viewOf, type AttrWrite, type Change, type EntityRecord } from './crdt.ts'
+import { EntityIndex } from './entity-index.ts'
 import { HybridClock } from './hlc.ts'
-import {
-  attrKey, attrPrefix, entityKey, ENTITY_PREFIX, HIGH, idFromIndexKey, logKey, logPrefix, parseLogKey,
-  typeKey, typePrefix, watermarkKey, WATERMARK_PREFIX
-} from './keys.ts'
+import { entityKey, ENTITY_PREFIX, HIGH, logKey, logPrefix, parseLogKey, watermarkKey, WATERMARK_PREFIX } from './keys.ts'
 import { KeyedLocks } from './locks.ts'
 
 /** What a write does to one entity, in terms of its registers. */
@@ -45,6 +42,7 @@ export interface BatchItemResult {
 }
 
 export interface ChangeEventDetail {
+  /** the change applied; for a merged snapshot (anti-entropy) a change with no register writes */
   change: Change
   before: Entity | null
   after: Entity | null
@@ -70,8 +68,10 @@ export interface ScanSource {
 export interface EntityStoreInit {
   /** this domain's name: the origin of local writes */
   domain: string
-  /** parsed entities kept in memory (default 20 000) */
+  /** entities kept parsed (as clients see them) in memory (default 100 000) */
   cacheSize?: number
+  /** replicated records kept parsed in memory for writes (default 10 000) */
+  recordCacheSize?: number
   /** fsync each group commit (default true) */
   sync?: boolean
 }
@@ -82,27 +82,27 @@ export interface EntityStoreComponents {
   clock?: HybridClock
 }
 
-interface Cached { rec: EntityRecord, view: Entity | null }
-
-/** How many records a scan loads from LevelDB at a time. */
-const SCAN_CHUNK = 128
+/** How many entities a scan hands out at a time (and loads from LevelDB at a time on misses). */
+const SCAN_CHUNK = 256
 
 /**
  * The NGSI-LD entity store on LevelDB. Every write becomes one Change (a set of register writes
- * with one hybrid-clock stamp) that is merged into the entity's record, appended to the per-origin
- * change log and indexed, all in one LevelDB batch, before the caller hears back. Replicated
- * changes go through the same merge. Reads come from an LRU cache of parsed records.
+ * with one hybrid-clock stamp) that is merged into the entity's record and noted in the
+ * per-origin change log, in one LevelDB batch (group-committed with concurrent writes), before the
+ * caller hears back. Replicated changes go through the same merge. Reads come from in-memory
+ * indexes and an LRU cache of entities; entities are immutable objects (a write makes a new one).
  */
 export class EntityStore {
   readonly events = new TypedEventEmitter<StoreEvents>()
-  readonly catalog = new Catalog()
+  readonly index = new EntityIndex()
   readonly domain: string
   private readonly db: Level<string, string>
   private readonly log: Logger
   private readonly clock: HybridClock
   private readonly writer: BatchWriter
   private readonly locks = new KeyedLocks()
-  private readonly cache: LRUCache<string, Cached>
+  private readonly views: LRUCache<string, Entity>
+  private readonly records: LRUCache<string, EntityRecord>
   /** per origin: the last sequence number up to which the log has no gaps */
   private readonly watermarks = new Map<string, number>()
   /** per origin: sequence numbers received above the watermark */
@@ -114,10 +114,11 @@ export class EntityStore {
     this.clock = components.clock ?? new HybridClock()
     this.domain = init.domain
     this.writer = new BatchWriter(this.db, { sync: init.sync ?? true })
-    this.cache = new LRUCache({ max: init.cacheSize ?? 20_000 })
+    this.views = new LRUCache({ max: Math.max(1, init.cacheSize ?? 100_000) })
+    this.records = new LRUCache({ max: Math.max(1, init.recordCacheSize ?? 10_000) })
   }
 
-  /** Loads watermarks and the catalog. Call once before use. */
+  /** Loads watermarks and rebuilds the in-memory indexes from the records. Call once before use. */
   async start (): Promise<void> {
     const started = Date.now()
     for await (const [key, value] of this.db.iterator({ gte: WATERMARK_PREFIX, lt: WATERMARK_PREFIX + HIGH })) {
@@ -131,36 +132,42 @@ export class EntityStore {
         set.add(seq)
       }
     }
-    // Our clock must never issue a stamp below one we issued before the restart.
-    const own = this.watermarks.get(this.domain) ?? 0
-    if (own > 0) {
-      const last = await this.db.get(logKey(this.domain, own))
-      if (last != null) this.clock.observe((JSON.parse(last) as Change).h)
+    let records = 0
+    let lastReport = Date.now()
+    for await (const value of this.db.values({ gte: ENTITY_PREFIX, lt: ENTITY_PREFIX + HIGH })) {
+      const rec = JSON.parse(value) as EntityRecord
+      const view = viewOf(rec)
+      if (view != null) {
+        this.index.apply(null, view)
+        this.views.set(rec.id, view)
+      }
+      // Our clock must never issue a stamp below one we issued (or saw) before the restart.
+      observeRecord(this.clock, rec)
+      records++
+      if (Date.now() - lastReport > 2000) {
+        lastReport = Date.now()
+        this.log.info({ records }, 'loading entities')
+      }
     }
-    let n = 0
-    for await (const [key, value] of this.db.iterator({ gte: ENTITY_PREFIX, lt: ENTITY_PREFIX + HIGH })) {
-      const view = viewOf(JSON.parse(value) as EntityRecord)
-      if (view != null) this.catalog.apply(null, view)
-      n++
-      if (n % 100_000 === 0) this.log.info({ records: n }, 'loading the entity catalog')
-      void key
-    }
-    this.log.info({ entities: this.catalog.total, records: n, ms: Date.now() - started }, 'entity store ready')
+    this.log.info({ entities: this.index.total, records, ms: Date.now() - started }, 'entity store ready')
   }
 
   async stop (): Promise<void> {
-    // Writes in flight finish on their own; nothing is buffered outside LevelDB.
+    // Nothing is buffered outside LevelDB: writes in flight finish, and their callers are answered.
   }
 
-  /** The entity as clients see it, or null. */
+  /** The entity as clients see it, or null. The object is shared: do not modify it. */
   async get (id: string): Promise<Entity | null> {
-    return (await this.load(id)).view
+    if (!this.index.has(id)) return null
+    const hit = this.views.get(id)
+    if (hit != null) return hit
+    return (await this.loadViews([id])).get(id) ?? null
   }
 
   /** The replicated record (registers with stamps), for anti-entropy and diagnostics. */
   async getRecord (id: string): Promise<EntityRecord | null> {
-    const c = await this.load(id)
-    return c.rec.created == null && c.rec.types == null && Object.keys(c.rec.attrs).length === 0 && c.rec.deleted == null ? null : c.rec
+    const r = (await this.loadRecords([id])).get(id)
+    return r == null || isBlank(r) ? null : r
   }
 
   /** Highest contiguous sequence number received per origin (this domain included). */
@@ -168,7 +175,7 @@ export class EntityStore {
     return Object.fromEntries(this.watermarks)
   }
 
-  /** Writes one entity: plan from its current state, merge, log, index, commit. */
+  /** Writes one entity: plan from its current state, merge, log, commit. */
   async mutate (id: string, planner: Planner): Promise<WriteResult> {
     const [item] = await this.mutateMany([id], planner, { atomic: true })
     if (item.error != null) throw item.error
@@ -182,17 +189,20 @@ export class EntityStore {
    * mutations apply in order.
    */
   async mutateMany (ids: string[], planner: Planner, opts: { atomic?: boolean } = {}): Promise<BatchItemResult[]> {
-    const release = await this.locks.acquire(ids)
+    const unique = [...new Set(ids)]
+    const release = await this.locks.acquire(unique)
     try {
-      const states = await this.loadMany([...new Set(ids)])
-      const working = new Map<string, Cached>()
-      for (const [id, c] of states) working.set(id, { rec: c.rec, view: c.view })
+      const records = await this.loadRecords(unique)
+      const working = new Map<string, { rec: EntityRecord, view: Entity | null }>()
+      for (const id of unique) {
+        const rec = records.get(id) as EntityRecord
+        working.set(id, { rec, view: this.views.get(id) ?? viewOf(rec) })
+      }
       const items: BatchItemResult[] = []
       const ops: WriteOp[] = []
       const events: ChangeEventDetail[] = []
-      const touched = new Map<string, Cached>()
       for (const id of ids) {
-        const cur = working.get(id) as Cached
+        const cur = working.get(id) as { rec: EntityRecord, view: Entity | null }
         let m: Mutation | null
         try {
           m = planner(cur.view, id)
@@ -205,17 +215,13 @@ export class EntityStore {
           continue
         }
         const change = this.localChange(id, m)
-        const rec = structuredClone(cur.rec)
-        mergeChange(rec, change)
+        const { rec } = mergedCopy(cur.rec, change)
         const after = viewOf(rec)
-        this.indexOps(ops, id, cur.view, after)
         ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(rec) })
-        ops.push({ type: 'put', key: logKey(change.o, change.n), value: JSON.stringify(change) })
+        ops.push({ type: 'put', key: logKey(change.o, change.n), value: id })
         events.push({ change, before: cur.view, after, local: true })
         items.push({ id, result: { id, change, before: cur.view, after } })
-        const next = { rec, view: after }
-        working.set(id, next)
-        touched.set(id, next)
+        working.set(id, { rec, view: after })
       }
       if (opts.atomic === true && items.some(i => i.error != null)) {
         this.rollbackSeq(events.length)
@@ -224,7 +230,7 @@ export class EntityStore {
       if (events.length > 0) {
         ops.push({ type: 'put', key: watermarkKey(this.domain), value: String(this.watermarks.get(this.domain)) })
         await this.writer.write(ops)
-        this.commitToMemory(touched, events)
+        this.commit(working, events)
       }
       return items
     } finally {
@@ -233,8 +239,8 @@ export class EntityStore {
   }
 
   /**
-   * Applies changes received from other domains (gossip or anti-entropy). Duplicates and changes
-   * already seen are skipped; the rest are merged, logged under their origin and indexed.
+   * Applies changes received from other domains (gossip). Duplicates and changes already seen
+   * are skipped; the rest are merged and noted in the log under their origin.
    */
   async applyRemote (changes: Change[]): Promise<{ applied: number, duplicates: number }> {
     const fresh: Change[] = []
@@ -250,120 +256,154 @@ export class EntityStore {
       fresh.push(ch)
     }
     if (fresh.length === 0) return { applied: 0, duplicates }
-    const ids = fresh.map(c => c.id)
+    const ids = [...new Set(fresh.map(c => c.id))]
     const release = await this.locks.acquire(ids)
     try {
-      const states = await this.loadMany([...new Set(ids)])
+      const records = await this.loadRecords(ids)
+      const working = new Map<string, { rec: EntityRecord, view: Entity | null }>()
+      for (const id of ids) {
+        const rec = records.get(id) as EntityRecord
+        working.set(id, { rec, view: this.views.get(id) ?? viewOf(rec) })
+      }
       const ops: WriteOp[] = []
       const events: ChangeEventDetail[] = []
-      const touched = new Map<string, Cached>()
       const origins = new Set<string>()
+      const touched = new Set<string>()
       for (const ch of fresh) {
         this.clock.observe(ch.h)
-        const cur = touched.get(ch.id) ?? states.get(ch.id) as Cached
-        const rec = structuredClone(cur.rec)
-        const changed = mergeChange(rec, ch)
-        ops.push({ type: 'put', key: logKey(ch.o, ch.n), value: JSON.stringify(ch) })
+        const cur = working.get(ch.id) as { rec: EntityRecord, view: Entity | null }
+        ops.push({ type: 'put', key: logKey(ch.o, ch.n), value: ch.id })
         this.markReceived(ch.o, ch.n)
         origins.add(ch.o)
+        const { rec, changed } = mergedCopy(cur.rec, ch)
         if (!changed) continue
         const after = viewOf(rec)
-        this.indexOps(ops, ch.id, cur.view, after)
-        ops.push({ type: 'put', key: entityKey(ch.id), value: JSON.stringify(rec) })
         events.push({ change: ch, before: cur.view, after, local: false })
-        touched.set(ch.id, { rec, view: after })
+        working.set(ch.id, { rec, view: after })
+        touched.add(ch.id)
       }
+      for (const id of touched) ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(working.get(id)?.rec) })
       for (const o of origins) ops.push({ type: 'put', key: watermarkKey(o), value: String(this.watermarks.get(o) ?? 0) })
       await this.writer.write(ops)
-      this.commitToMemory(touched, events)
+      this.commit(new Map([...touched].map(id => [id, working.get(id) as { rec: EntityRecord, view: Entity | null }])), events)
       return { applied: fresh.length, duplicates }
     } finally {
       release()
     }
   }
 
-  /** Log entries of one origin after `afterSeq`, in order (for anti-entropy). */
-  async changesSince (origin: string, afterSeq: number, limit: number): Promise<Change[]> {
-    const out: Change[] = []
-    for await (const value of this.db.values({ gt: logKey(origin, afterSeq), lt: logPrefix(origin) + HIGH, limit })) {
-      out.push(JSON.parse(value) as Change)
+  /**
+   * Merges whole records (anti-entropy) and notes, under each origin, the sequence numbers the
+   * sender vouched for. Returns how many records changed something here.
+   */
+  async mergeSnapshot (records: EntityRecord[], received: Array<{ origin: string, seq: number, id: string }> = []): Promise<number> {
+    const ids = [...new Set(records.map(r => r.id))]
+    if (ids.length === 0 && received.length === 0) return 0
+    const release = await this.locks.acquire(ids)
+    try {
+      const current = await this.loadRecords(ids)
+      const ops: WriteOp[] = []
+      const events: ChangeEventDetail[] = []
+      const working = new Map<string, { rec: EntityRecord, view: Entity | null }>()
+      for (const incoming of records) {
+        const cur = working.get(incoming.id)?.rec ?? current.get(incoming.id) as EntityRecord
+        const before = working.get(incoming.id)?.view ?? this.views.get(incoming.id) ?? viewOf(cur)
+        const merged = mergeRecords(cur, incoming)
+        if (JSON.stringify(merged) === JSON.stringify(cur)) continue
+        observeRecord(this.clock, merged)
+        const after = viewOf(merged)
+        working.set(incoming.id, { rec: merged, view: after })
+        events.push({ change: { id: incoming.id, o: '', n: 0, h: '' }, before, after, local: false })
+      }
+      for (const [id, w] of working) ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(w.rec) })
+      const origins = new Set<string>()
+      for (const r of received) {
+        if (r.origin === this.domain || r.seq <= (this.watermarks.get(r.origin) ?? 0) || this.above.get(r.origin)?.has(r.seq) === true) continue
+        ops.push({ type: 'put', key: logKey(r.origin, r.seq), value: r.id })
+        this.markReceived(r.origin, r.seq)
+        origins.add(r.origin)
+      }
+      for (const o of origins) ops.push({ type: 'put', key: watermarkKey(o), value: String(this.watermarks.get(o) ?? 0) })
+      await this.writer.write(ops)
+      this.commit(working, events)
+      return working.size
+    } finally {
+      release()
+    }
+  }
+
+  /** Log entries of one origin after `afterSeq`, in order: [seq, entity id] (for anti-entropy). */
+  async logSince (origin: string, afterSeq: number, limit: number): Promise<Array<{ seq: number, id: string }>> {
+    const out: Array<{ seq: number, id: string }> = []
+    for await (const [key, id] of this.db.iterator({ gt: logKey(origin, afterSeq), lt: logPrefix(origin) + HIGH, limit })) {
+      out.push({ seq: parseLogKey(key).seq, id })
     }
     return out
   }
 
   /**
-   * Live entities from the most selective source, in id order. The caller filters further (q,
-   * geo, type selector) and stops when it has enough.
+   * Live entities from the most selective source, in id order, a chunk at a time. The caller
+   * filters further (q, geo, type selector) and stops when it has enough.
    */
-  async * scan (source: ScanSource = {}): AsyncGenerator<Entity> {
-    if (source.ids != null) {
-      const ids = [...new Set(source.ids)].sort()
-      for (let i = 0; i < ids.length; i += SCAN_CHUNK) {
-        const chunk = await this.loadMany(ids.slice(i, i + SCAN_CHUNK))
-        for (const id of ids.slice(i, i + SCAN_CHUNK)) {
-          const v = chunk.get(id)?.view
-          if (v != null) yield v
-        }
+  async * scan (source: ScanSource = {}): AsyncGenerator<Entity[]> {
+    const ids = this.idSource(source)
+    let chunk: string[] = []
+    for (const id of ids) {
+      chunk.push(id)
+      if (chunk.length >= SCAN_CHUNK) {
+        yield await this.viewsInOrder(chunk)
+        chunk = []
       }
-      return
     }
-    yield * this.scanIds(this.idSource(source))
+    if (chunk.length > 0) yield await this.viewsInOrder(chunk)
   }
 
   /** Number of live entities a source would yield at most (for choosing an index). */
   estimate (source: ScanSource): number {
     if (source.ids != null) return source.ids.length
-    if (source.types != null) return source.types.reduce((n, t) => n + (this.catalog.types.get(t)?.entities ?? 0), 0)
-    if (source.attr != null) return this.catalog.attrs.get(source.attr)?.entities ?? 0
-    return this.catalog.total
+    if (source.types != null) return source.types.reduce((n, t) => n + (this.index.types.get(t)?.entities ?? 0), 0)
+    if (source.attr != null) return this.index.attrs.get(source.attr)?.entities ?? 0
+    return this.index.total
   }
 
-  private async * idSource (source: ScanSource): AsyncGenerator<string> {
-    if (source.types != null) {
-      const types = [...new Set(source.types)]
-      if (types.length === 1) {
-        yield * this.indexIds(typePrefix(types[0]), source.idPrefix)
-        return
+  private * idSource (source: ScanSource): Generator<string> {
+    const prefix = source.idPrefix
+    const within = function * (ids: Iterable<string>): Generator<string> {
+      for (const id of ids) {
+        if (prefix != null && !id.startsWith(prefix)) {
+          if (id > prefix) return
+          continue
+        }
+        yield id
       }
-      // Several types: merge the sorted id streams, without duplicates.
-      const ids = new Set<string>()
-      for (const t of types) for await (const id of this.indexIds(typePrefix(t), source.idPrefix)) ids.add(id)
-      yield * [...ids].sort()
-      return
     }
-    if (source.attr != null) {
-      yield * this.indexIds(attrPrefix(source.attr), source.idPrefix)
-      return
+    if (source.ids != null) {
+      yield * within([...new Set(source.ids)].filter(id => this.index.has(id)).sort())
+    } else if (source.types != null) {
+      yield * within(this.index.idsOfTypes(source.types, prefix))
+    } else if (source.attr != null) {
+      yield * within(this.index.idsWithAttr(source.attr, prefix))
+    } else {
+      yield * within(this.index.allIds(prefix))
     }
-    const from = ENTITY_PREFIX + (source.idPrefix ?? '')
-    for await (const key of this.db.keys({ gte: from, lt: from + HIGH })) yield key.slice(ENTITY_PREFIX.length)
   }
 
-  private async * indexIds (prefix: string, idPrefix?: string): AsyncGenerator<string> {
-    const from = prefix + (idPrefix ?? '')
-    for await (const key of this.db.keys({ gte: from, lt: from + HIGH })) yield idFromIndexKey(key, prefix)
-  }
-
-  private async * scanIds (ids: AsyncIterable<string>): AsyncGenerator<Entity> {
-    let batch: string[] = []
-    const flush = async function * (this: EntityStore): AsyncGenerator<Entity> {
-      const loaded = await this.loadMany(batch)
-      for (const id of batch) {
-        const v = loaded.get(id)?.view
-        if (v != null) yield v
-      }
-      batch = []
+  private async viewsInOrder (ids: string[]): Promise<Entity[]> {
+    const found: Array<Entity | undefined> = new Array(ids.length)
+    let missing: string[] | undefined
+    for (let i = 0; i < ids.length; i++) {
+      const v = this.views.get(ids[i])
+      if (v != null) found[i] = v
+      else (missing ??= []).push(ids[i])
     }
-    for await (const id of ids) {
-      const hit = this.cache.get(id)
-      if (hit != null && batch.length === 0) {
-        if (hit.view != null) yield hit.view
-        continue
-      }
-      batch.push(id)
-      if (batch.length >= SCAN_CHUNK) yield * flush.call(this)
+    // Loading the misses may evict hits from the cache: keep what we already hold.
+    const loaded = missing == null ? undefined : await this.loadViews(missing)
+    const out: Entity[] = []
+    for (let i = 0; i < ids.length; i++) {
+      const v = found[i] ?? loaded?.get(ids[i])
+      if (v != null) out.push(v)
     }
-    if (batch.length > 0) yield * flush.call(this)
+    return out
   }
 
   private localChange (id: string, m: Mutation): Change {
@@ -395,51 +435,41 @@ export class EntityStore {
     }
   }
 
-  private commitToMemory (touched: Map<string, Cached>, events: ChangeEventDetail[]): void {
-    for (const [id, c] of touched) this.cache.set(id, c)
-    for (const e of events) {
-      this.catalog.apply(e.before, e.after)
-      this.events.safeDispatchEvent('change', { detail: e })
+  /** After a batch is on disk: caches, indexes, then events (listeners see the committed state). */
+  private commit (touched: Map<string, { rec: EntityRecord, view: Entity | null }>, events: ChangeEventDetail[]): void {
+    for (const [id, w] of touched) {
+      this.records.set(id, w.rec)
+      if (w.view != null) this.views.set(id, w.view); else this.views.delete(id)
     }
+    for (const e of events) this.index.apply(e.before, e.after)
+    for (const e of events) this.events.safeDispatchEvent('change', { detail: e })
   }
 
-  private indexOps (ops: WriteOp[], id: string, before: Entity | null, after: Entity | null): void {
-    const bt = new Set(before?.type ?? [])
-    const at = new Set(after?.type ?? [])
-    for (const t of bt) if (!at.has(t)) ops.push({ type: 'del', key: typeKey(t, id) })
-    for (const t of at) if (!bt.has(t)) ops.push({ type: 'put', key: typeKey(t, id), value: '' })
-    const ba = before?.attrs ?? {}
-    const aa = after?.attrs ?? {}
-    for (const a in ba) if (!(a in aa)) ops.push({ type: 'del', key: attrKey(a, id) })
-    for (const a in aa) if (!(a in ba)) ops.push({ type: 'put', key: attrKey(a, id), value: '' })
-  }
-
-  private async load (id: string): Promise<Cached> {
-    const hit = this.cache.get(id)
-    if (hit != null) return hit
-    const raw = await this.db.get(entityKey(id))
-    const rec = raw == null ? emptyRecord(id) : JSON.parse(raw) as EntityRecord
-    const c = { rec, view: viewOf(rec) }
-    if (raw != null) this.cache.set(id, c)
-    return c
-  }
-
-  private async loadMany (ids: string[]): Promise<Map<string, Cached>> {
-    const out = new Map<string, Cached>()
+  private async loadRecords (ids: string[]): Promise<Map<string, EntityRecord>> {
+    const out = new Map<string, EntityRecord>()
     const missing: string[] = []
     for (const id of ids) {
-      const hit = this.cache.get(id)
+      const hit = this.records.get(id)
       if (hit != null) out.set(id, hit); else missing.push(id)
     }
     if (missing.length > 0) {
       const raws = await this.db.getMany(missing.map(entityKey))
       missing.forEach((id, i) => {
         const raw = raws[i]
-        const rec = raw == null ? emptyRecord(id) : JSON.parse(raw) as EntityRecord
-        const c = { rec, view: viewOf(rec) }
-        if (raw != null) this.cache.set(id, c)
-        out.set(id, c)
+        out.set(id, raw == null ? emptyRecord(id) : JSON.parse(raw) as EntityRecord)
       })
+    }
+    return out
+  }
+
+  private async loadViews (ids: string[]): Promise<Map<string, Entity>> {
+    const records = await this.loadRecords(ids)
+    const out = new Map<string, Entity>()
+    for (const [id, rec] of records) {
+      const v = viewOf(rec)
+      if (v == null) continue
+      this.views.set(id, v)
+      out.set(id, v)
     }
     return out
   }
@@ -447,6 +477,21 @@ export class EntityStore {
 
 function isEmpty (m: Mutation): boolean {
   return m.create !== true && m.deleteEntity !== true && m.types == null && m.scope === undefined && (m.attrs == null || m.attrs.length === 0)
+}
+
+function isBlank (r: EntityRecord): boolean {
+  return r.created == null && r.types == null && r.deleted == null && Object.keys(r.attrs).length === 0
+}
+
+/** Every stamp in a record, fed to the clock so that it never issues one below them. */
+function observeRecord (clock: HybridClock, rec: EntityRecord): void {
+  let max = rec.created?.h ?? ''
+  if (rec.deleted != null && rec.deleted.h > max) max = rec.deleted.h
+  if (rec.types != null && rec.types.h > max) max = rec.types.h
+  for (const instances of Object.values(rec.attrs)) for (const reg of Object.values(instances)) if (reg.h > max) max = reg.h
+  if (max !== '') {
+    try { clock.observe(max) } catch { /* a stamp from a clock far ahead: ignore it here, it was accepted before */ }
+  }
 }
 
 /** What is stored of an attribute value: system fields are derived from the register, not kept. */

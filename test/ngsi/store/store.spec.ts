@@ -19,9 +19,9 @@ async function open (dir: string, domain = 'domain-a') {
   return { db, store }
 }
 
-async function all (it: AsyncIterable<Entity>): Promise<string[]> {
+async function all (it: AsyncIterable<Entity[]>): Promise<string[]> {
   const out: string[] = []
-  for await (const e of it) out.push(e.id)
+  for await (const chunk of it) for (const e of chunk) out.push(e.id)
   return out
 }
 
@@ -42,13 +42,13 @@ describe('ngsi store: LevelDB entity store', () => {
     assert.ok(!rooms.includes('urn:ngsi-ld:Room:005'))
     assert.equal((await all(store.scan({ attr: temp }))).length, 15)
     assert.deepEqual(await all(store.scan({ idPrefix: 'urn:ngsi-ld:Room:01' })), Array.from({ length: 10 }, (_, i) => `urn:ngsi-ld:Room:01${i}`))
-    assert.equal(store.catalog.types.get(U)?.entities, 10)
+    assert.equal(store.index.types.get(U)?.entities, 10)
     const vv = store.versionVector()
     await db.close()
 
     ;({ db, store } = await open(dir))
     assert.deepEqual(store.versionVector(), vv)
-    assert.equal(store.catalog.total, 29)
+    assert.equal(store.index.total, 29)
     assert.equal((await store.get('urn:ngsi-ld:Room:004'))?.attrs[temp][0].value, 4)
     assert.equal(await store.get('urn:ngsi-ld:Room:005'), null)
     // New local writes continue the sequence, with later stamps.
@@ -68,7 +68,7 @@ describe('ngsi store: LevelDB entity store', () => {
     assert.deepEqual(await store.applyRemote([ch(3, 30), ch(2, 20), ch(1, 10)]), { applied: 1, duplicates: 2 })
     assert.equal(store.versionVector()['domain-b'], 3)
     assert.equal((await store.get('urn:x:1'))?.attrs[temp][0].value, 30, 'the latest stamp wins, not the latest arrival')
-    assert.deepEqual((await store.changesSince('domain-b', 1, 10)).map(c => c.n), [2, 3])
+    assert.deepEqual(await store.logSince('domain-b', 1, 10), [{ seq: 2, id: 'urn:x:1' }, { seq: 3, id: 'urn:x:1' }])
     assert.ok(seen.includes(1) && seen.includes(3))
     await db.close()
   })
