@@ -8,9 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
 import { linkConfigs } from './setup/link.ts'
+import { CMESH_BIN } from './paths.ts'
 
 export interface DemoOptions {
   domains: number
@@ -23,7 +23,6 @@ export interface DemoOptions {
   out?: (line: string) => void
 }
 
-const CMESH_BIN = fileURLToPath(new URL('../bin/cmesh.js', import.meta.url))
 
 export function demoDomainName (i: number): string {
   return i < 26 ? `domain-${String.fromCharCode(97 + i)}` : `domain-${i + 1}`
