@@ -58,3 +58,4 @@ export {
   exportPublicKey, importPublicKey, publicKeyToJwk, publicKeyFromPeerId, publicKeyRaw,
   type PublicKeyLike, type PrivateKeyLike
 } from './ed25519-keys.ts'
+export { createSigner, verifyPeerSignature, type DomainSigner } from './signing.ts'

@@ -55,6 +55,28 @@ export interface Change {
   a?: AttrWrite[]
 }
 
+/**
+ * A batch of one origin's consecutive changes (sequence numbers f..t), signed by the origin's
+ * domain key: the unit of the change log, of gossip and of anti-entropy. A peer that forwards it
+ * cannot alter it, so every domain can check who wrote what, however it arrived.
+ */
+export interface Envelope {
+  /** origin domain */
+  o: string
+  /** peer id of the origin (its key signs the envelope) */
+  p: string
+  /** first and last sequence number */
+  f: number
+  t: number
+  c: Change[]
+}
+
+/** An envelope as stored and sent: its exact JSON text and the signature over it (base64). */
+export interface SignedEnvelope {
+  d: string
+  s: string
+}
+
 export function compareStamps (a: Stamp | undefined, b: Stamp | undefined): number {
   if (a == null) return b == null ? 0 : -1
   if (b == null) return 1

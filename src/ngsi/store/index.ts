@@ -12,11 +12,11 @@
  */
 export {
   EntityStore, type Mutation, type Planner, type WriteResult, type BatchItemResult, type ChangeEventDetail,
-  type StoreEvents, type ScanSource, type EntityStoreInit, type EntityStoreComponents
+  type StoreEvents, type ScanSource, type EntityStoreInit, type EntityStoreComponents, type EnvelopeEventDetail
 } from './store.ts'
 export {
   DEFAULT_INSTANCE, compareStamps, mergeChange, mergedCopy, mergeRecords, viewOf, compactRecord, emptyRecord,
-  type Change, type EntityRecord, type Register, type Stamp, type AttrWrite
+  type Change, type EntityRecord, type Register, type Stamp, type AttrWrite, type Envelope, type SignedEnvelope
 } from './crdt.ts'
 export { HybridClock, formatHlc, parseHlc, hlcToIso, isHlc, ClockDriftError, MAX_DRIFT_MS, type Hlc } from './hlc.ts'
 export { EntityIndex, type AttributeStats, type TypeStats } from './entity-index.ts'

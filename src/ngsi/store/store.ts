@@ -4,7 +4,8 @@ import type { Level } from 'level'
 import type { Logger } from 'pino'
 import type { Attribute, Entity } from '../types.ts'
 import { BatchWriter, type WriteOp } from './batch-writer.ts'
-import { emptyRecord, mergedCopy, mergeRecords, viewOf, type AttrWrite, type Change, type EntityRecord } from './crdt.ts'
+import { emptyRecord, mergedCopy, mergeRecords, viewOf, type AttrWrite, type Change, type EntityRecord, type Envelope, type SignedEnvelope } from './crdt.ts'
+import type { DomainSigner } from '../../../identity/index.ts'
 import { EntityIndex } from './entity-index.ts'
 import { HybridClock } from './hlc.ts'
 import { entityKey, ENTITY_PREFIX, HIGH, logKey, logPrefix, parseLogKey, watermarkKey, WATERMARK_PREFIX } from './keys.ts'
@@ -50,8 +51,18 @@ export interface ChangeEventDetail {
   local: boolean
 }
 
+/** A local write's envelope, once on disk: what replication publishes. */
+export interface EnvelopeEventDetail {
+  envelope: SignedEnvelope
+  origin: string
+  from: number
+  to: number
+  changes: number
+}
+
 export interface StoreEvents {
   change: CustomEvent<ChangeEventDetail>
+  envelope: CustomEvent<EnvelopeEventDetail>
 }
 
 export interface ScanSource {
@@ -80,6 +91,8 @@ export interface EntityStoreComponents {
   db: Level<string, string>
   log: Logger
   clock?: HybridClock
+  /** signs the envelopes of local writes; without it envelopes carry no signature (tests, tools) */
+  signer?: DomainSigner
 }
 
 /** How many entities a scan hands out at a time (and loads from LevelDB at a time on misses). */
@@ -99,6 +112,7 @@ export class EntityStore {
   private readonly db: Level<string, string>
   private readonly log: Logger
   private readonly clock: HybridClock
+  private readonly signer?: DomainSigner
   private readonly writer: BatchWriter
   private readonly locks = new KeyedLocks()
   private readonly views: LRUCache<string, Entity>
@@ -112,6 +126,7 @@ export class EntityStore {
     this.db = components.db
     this.log = components.log
     this.clock = components.clock ?? new HybridClock()
+    this.signer = components.signer
     this.domain = init.domain
     this.writer = new BatchWriter(this.db, { sync: init.sync ?? true })
     this.views = new LRUCache({ max: Math.max(1, init.cacheSize ?? 100_000) })
@@ -218,7 +233,6 @@ export class EntityStore {
         const { rec } = mergedCopy(cur.rec, change)
         const after = viewOf(rec)
         ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(rec) })
-        ops.push({ type: 'put', key: logKey(change.o, change.n), value: id })
         events.push({ change, before: cur.view, after, local: true })
         items.push({ id, result: { id, change, before: cur.view, after } })
         working.set(id, { rec, view: after })
@@ -228,9 +242,12 @@ export class EntityStore {
         return items.map(i => i.error != null ? i : { id: i.id, error: new Error('not written: another entity of the batch failed') })
       }
       if (events.length > 0) {
+        const envelope = this.seal(events.map(e => e.change))
+        ops.push({ type: 'put', key: logKey(this.domain, envelope.to), value: JSON.stringify(envelope.envelope) })
         ops.push({ type: 'put', key: watermarkKey(this.domain), value: String(this.watermarks.get(this.domain)) })
         await this.writer.write(ops)
         this.commit(working, events)
+        this.events.safeDispatchEvent('envelope', { detail: envelope })
       }
       return items
     } finally {
@@ -239,21 +256,27 @@ export class EntityStore {
   }
 
   /**
-   * Applies changes received from other domains (gossip). Duplicates and changes already seen
-   * are skipped; the rest are merged and noted in the log under their origin.
+   * Applies envelopes received from other domains (gossip or anti-entropy), already verified and
+   * validated by the caller. Changes already seen are skipped; the rest are merged, and each
+   * envelope is kept in the log under its origin as received (signature included), so that it
+   * can be passed on unchanged.
    */
-  async applyRemote (changes: Change[]): Promise<{ applied: number, duplicates: number }> {
+  async applyEnvelopes (items: Array<{ envelope: Envelope, signed: SignedEnvelope }>): Promise<{ applied: number, duplicates: number }> {
     const fresh: Change[] = []
+    const logs: Array<{ o: string, f: number, t: number, signed: SignedEnvelope }> = []
     let duplicates = 0
     const seen = new Set<string>()
-    for (const ch of changes) {
-      const k = `${ch.o}\u0000${ch.n}`
-      if (ch.o === this.domain || seen.has(k) || ch.n <= (this.watermarks.get(ch.o) ?? 0) || this.above.get(ch.o)?.has(ch.n) === true) {
-        duplicates++
-        continue
+    for (const { envelope: env, signed } of items) {
+      if (env.o === this.domain || env.t <= (this.watermarks.get(env.o) ?? 0)) { duplicates += env.c.length; continue }
+      let any = false
+      for (const ch of env.c) {
+        const k = `${ch.o}\u0000${ch.n}`
+        if (seen.has(k) || this.isReceived(ch.o, ch.n)) { duplicates++; continue }
+        seen.add(k)
+        fresh.push(ch)
+        any = true
       }
-      seen.add(k)
-      fresh.push(ch)
+      if (any) logs.push({ o: env.o, f: env.f, t: env.t, signed })
     }
     if (fresh.length === 0) return { applied: 0, duplicates }
     const ids = [...new Set(fresh.map(c => c.id))]
@@ -267,20 +290,22 @@ export class EntityStore {
       }
       const ops: WriteOp[] = []
       const events: ChangeEventDetail[] = []
-      const origins = new Set<string>()
       const touched = new Set<string>()
       for (const ch of fresh) {
         this.clock.observe(ch.h)
         const cur = working.get(ch.id) as { rec: EntityRecord, view: Entity | null }
-        ops.push({ type: 'put', key: logKey(ch.o, ch.n), value: ch.id })
-        this.markReceived(ch.o, ch.n)
-        origins.add(ch.o)
         const { rec, changed } = mergedCopy(cur.rec, ch)
         if (!changed) continue
         const after = viewOf(rec)
         events.push({ change: ch, before: cur.view, after, local: false })
         working.set(ch.id, { rec, view: after })
         touched.add(ch.id)
+      }
+      const origins = new Set<string>()
+      for (const l of logs) {
+        ops.push({ type: 'put', key: logKey(l.o, l.t), value: JSON.stringify(l.signed) })
+        for (let n = l.f; n <= l.t; n++) this.markReceived(l.o, n)
+        origins.add(l.o)
       }
       for (const id of touched) ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(working.get(id)?.rec) })
       for (const o of origins) ops.push({ type: 'put', key: watermarkKey(o), value: String(this.watermarks.get(o) ?? 0) })
@@ -293,10 +318,36 @@ export class EntityStore {
   }
 
   /**
-   * Merges whole records (anti-entropy) and notes, under each origin, the sequence numbers the
-   * sender vouched for. Returns how many records changed something here.
+   * Applies loose changes, each as its own unsigned envelope: for tests and tools that play the
+   * part of another domain without its key.
    */
-  async mergeSnapshot (records: EntityRecord[], received: Array<{ origin: string, seq: number, id: string }> = []): Promise<number> {
+  async applyRemote (changes: Change[]): Promise<{ applied: number, duplicates: number }> {
+    return await this.applyEnvelopes(changes.map(c => {
+      const envelope: Envelope = { o: c.o, p: '', f: c.n, t: c.n, c: [c] }
+      return { envelope, signed: { d: JSON.stringify(envelope), s: '' } }
+    }))
+  }
+
+  /**
+   * Marks an origin's sequence numbers as dealt with, without applying them: for an envelope the
+   * federation's policy rejects, so that replication does not ask for it again and again.
+   */
+  async skipRange (origin: string, from: number, to: number): Promise<void> {
+    for (let n = from; n <= to; n++) this.markReceived(origin, n)
+    await this.writer.write([{ type: 'put', key: watermarkKey(origin), value: String(this.watermarks.get(origin) ?? 0) }])
+  }
+
+  /** Has this origin's change n been received (applied or skipped)? */
+  isReceived (origin: string, n: number): boolean {
+    return n <= (this.watermarks.get(origin) ?? 0) || this.above.get(origin)?.has(n) === true
+  }
+
+  /**
+   * Merges whole records (the anti-entropy fallback when a peer's log no longer reaches back far
+   * enough) and marks as received the sequence ranges the snapshot covers. Returns how many
+   * records changed something here.
+   */
+  async mergeSnapshot (records: EntityRecord[], received: Array<{ origin: string, from: number, to: number }> = []): Promise<number> {
     const ids = [...new Set(records.map(r => r.id))]
     if (ids.length === 0 && received.length === 0) return 0
     const release = await this.locks.acquire(ids)
@@ -318,9 +369,8 @@ export class EntityStore {
       for (const [id, w] of working) ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(w.rec) })
       const origins = new Set<string>()
       for (const r of received) {
-        if (r.origin === this.domain || r.seq <= (this.watermarks.get(r.origin) ?? 0) || this.above.get(r.origin)?.has(r.seq) === true) continue
-        ops.push({ type: 'put', key: logKey(r.origin, r.seq), value: r.id })
-        this.markReceived(r.origin, r.seq)
+        if (r.origin === this.domain) continue
+        for (let n = r.from; n <= r.to; n++) if (!this.isReceived(r.origin, n)) this.markReceived(r.origin, n)
         origins.add(r.origin)
       }
       for (const o of origins) ops.push({ type: 'put', key: watermarkKey(o), value: String(this.watermarks.get(o) ?? 0) })
@@ -332,11 +382,11 @@ export class EntityStore {
     }
   }
 
-  /** Log entries of one origin after `afterSeq`, in order: [seq, entity id] (for anti-entropy). */
-  async logSince (origin: string, afterSeq: number, limit: number): Promise<Array<{ seq: number, id: string }>> {
-    const out: Array<{ seq: number, id: string }> = []
-    for await (const [key, id] of this.db.iterator({ gt: logKey(origin, afterSeq), lt: logPrefix(origin) + HIGH, limit })) {
-      out.push({ seq: parseLogKey(key).seq, id })
+  /** Signed envelopes of one origin that reach beyond `afterSeq`, in order (for anti-entropy). */
+  async logSince (origin: string, afterSeq: number, limit: number): Promise<SignedEnvelope[]> {
+    const out: SignedEnvelope[] = []
+    for await (const value of this.db.values({ gt: logKey(origin, afterSeq), lt: logPrefix(origin) + HIGH, limit })) {
+      out.push(JSON.parse(value) as SignedEnvelope)
     }
     return out
   }
@@ -416,6 +466,14 @@ export class EntityStore {
     if (m.scope !== undefined) ch.s = m.scope
     if (m.attrs != null && m.attrs.length > 0) ch.a = m.attrs.map(([name, inst, value]) => [name, inst, value == null ? null : storable(value)])
     return ch
+  }
+
+  /** Wraps the changes of one local write into a signed envelope. */
+  private seal (changes: Change[]): EnvelopeEventDetail {
+    const env: Envelope = { o: this.domain, p: this.signer?.peerId ?? '', f: changes[0].n, t: changes[changes.length - 1].n, c: changes }
+    const d = JSON.stringify(env)
+    const s = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
+    return { envelope: { d, s }, origin: env.o, from: env.f, to: env.t, changes: changes.length }
   }
 
   private rollbackSeq (count: number): void {
