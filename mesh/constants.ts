@@ -20,3 +20,31 @@ export const REDIAL_JITTER = 0.2
 
 /** How often the membership table re-evaluates member states (alive → suspect → dead). */
 export const STATE_SWEEP_MS = 250
+
+/** Gossip topic of entity changes (signed envelopes). */
+export const entitiesTopic = (federation: string): string => `/cmesh/${federation}/entities/1`
+
+/** Anti-entropy stream protocol: version vectors in, missing envelopes out. */
+export const syncProtocol = (federation: string): string => `/cmesh/${federation}/sync/1.0.0`
+
+/** Write forwarding to the domain that owns an entity. */
+export const forwardProtocol = (federation: string): string => `/cmesh/${federation}/forward/1.0.0`
+
+/**
+ * Largest gossip message of entity changes. Publishers cut batches below it; larger messages are
+ * rejected (a batch upsert of 1,000 small entities is about 400 KiB of changes).
+ */
+export const MAX_GOSSIP_BYTES = 1024 * 1024
+
+/** Largest single envelope (one local write: up to a 10,000-entity batch). */
+export const MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
+
+/** Largest frame on the sync protocol, and what one sync round sends at most. */
+export const MAX_SYNC_FRAME_BYTES = 8 * 1024 * 1024
+export const MAX_SYNC_ROUND_BYTES = 32 * 1024 * 1024
+
+/** Envelopes per log page read while serving a sync round. */
+export const SYNC_PAGE = 256
+
+/** Gossip envelopes remembered to recognise replays (per node, all origins). */
+export const REPLAY_MEMORY = 4096

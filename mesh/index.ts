@@ -17,7 +17,10 @@ export { AllowlistPolicy, membersOnlyGater } from './gater.ts'
 export { ConnectionKeeper, type KeeperStatus } from './keeper.ts'
 export { Membership } from './membership.ts'
 export { createPubSub, TopicValidatorResult, type PubSub, type PubSubMessage } from './pubsub.ts'
-export { membershipTopic } from './constants.ts'
+export { membershipTopic, entitiesTopic, syncProtocol, forwardProtocol, MAX_GOSSIP_BYTES } from './constants.ts'
+export { Replicator, lagBehind, type ReplicaStore, type ReplicationPolicy, type EnvelopeLike, type SignedEnvelopeLike, type PeerSyncState, type ReplicationStats } from './replication.ts'
+export { rpcRequest, rpcHandle, MAX_RPC_BYTES } from './rpc.ts'
+export { JsonFrames } from './framing.ts'
 export { MeshError, NotMemberError } from './errors.ts'
 export type {
   Heartbeat, LoadReport, MemberInfo, MemberState, MembershipPolicy, MeshEvents, StrangerInfo,

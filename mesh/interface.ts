@@ -23,6 +23,8 @@ export interface Heartbeat {
   load: LoadReport
   /** strictly increasing per sender process run; with startedAt orders heartbeats */
   seq: number
+  /** the sender's replication version vector (origin → contiguous sequence), for lag */
+  vv?: Record<string, number>
   /** when the sender's process started (ms since epoch) */
   startedAt: number
   /** when the heartbeat was sent (ms since epoch, sender's clock) */

@@ -18,7 +18,7 @@ export interface MembershipComponents {
   /** the node's current load, sampled by the caller */
   getLoad: () => LoadReport
   /** what this node says about itself in heartbeats */
-  getSelf: () => { domain: string, fqdn: string, apiUrl: string, addrs: string[] }
+  getSelf: () => { domain: string, fqdn: string, apiUrl: string, addrs: string[], vv?: Record<string, number> }
 }
 
 export interface MembershipInit {
@@ -63,6 +63,7 @@ const heartbeatSchema = {
       }
     },
     seq: { type: 'integer', minimum: 0 },
+    vv: { type: 'object', maxProperties: 1024, additionalProperties: { type: 'integer', minimum: 0 } },
     startedAt: { type: 'number', minimum: 0 },
     sentAt: { type: 'number', minimum: 0 }
   }
@@ -82,6 +83,8 @@ export class Membership {
   private readonly topic: string
   private readonly rows = new Map<string, Row>()
   private readonly strangers = new Map<string, StrangerInfo>()
+  /** domain name → the peer that first claimed it (trust on first use, until certificates bind them) */
+  private readonly bindings = new Map<string, string>()
   private readonly selfId: string
   private readonly startedAt = Date.now()
   private seq = 0
@@ -148,6 +151,32 @@ export class Membership {
   /** Members (other than this node) whose heartbeats are current. */
   alivePeers (): MemberInfo[] {
     return this.table().filter(m => !m.self && m.state === 'alive')
+  }
+
+  /** The domain name a member peer announced in its heartbeats, or null. */
+  domainOf (peerId: string): string | null {
+    for (const [domain, peer] of this.bindings) if (peer === peerId) return domain
+    return null
+  }
+
+  /** The peer bound to a domain name, or null. */
+  peerOf (domain: string): string | null {
+    return this.bindings.get(domain) ?? null
+  }
+
+  /**
+   * Binds a domain name to a peer on first use; false if the name is already another peer's.
+   * Replication calls this for the origins of envelopes it accepts.
+   */
+  bind (domain: string, peerId: string): boolean {
+    const bound = this.bindings.get(domain)
+    if (bound == null) { this.bindings.set(domain, peerId); return true }
+    return bound === peerId
+  }
+
+  /** The version vector a member announced in its last heartbeat (for replication lag). */
+  versionVectorOf (peerId: string): Record<string, number> | null {
+    return this.rows.get(peerId)?.heartbeat?.vv ?? null
   }
 
   /** Records a gossip message we rejected; exposed so other topics' validators count here too. */
@@ -266,6 +295,10 @@ export class Membership {
       this.countReject(author, this.topic, `malformed heartbeat: ${e?.instancePath ?? ''} ${e?.message ?? ''}`.trim())
       return TopicValidatorResult.Reject
     }
+    if (hb.domain === this.c.getSelf().domain || !this.bind(hb.domain, author)) {
+      this.countReject(author, this.topic, `claims domain name ${hb.domain}, which belongs to another peer`)
+      return TopicValidatorResult.Reject
+    }
     const prev = this.rows.get(author)?.heartbeat
     if (prev != null && (hb.startedAt < prev.startedAt || (hb.startedAt === prev.startedAt && hb.seq <= prev.seq))) {
       // An old heartbeat arriving late (or replayed): harmless, but not news.
@@ -298,6 +331,7 @@ export class Membership {
       addrs: self.addrs,
       load: this.c.getLoad(),
       seq: ++this.seq,
+      ...(self.vv != null ? { vv: self.vv } : {}),
       startedAt: this.startedAt,
       sentAt: Date.now()
     }

@@ -13,6 +13,7 @@ import { createPubSub, type PubSub } from './pubsub.ts'
 import { AllowlistPolicy, membersOnlyGater } from './gater.ts'
 import { ConnectionKeeper } from './keeper.ts'
 import { Membership } from './membership.ts'
+import { Replicator, type ReplicaStore, type ReplicationPolicy } from './replication.ts'
 import type { LoadReport, MembershipPolicy, MeshEvents } from './interface.ts'
 
 export interface MeshComponents {
@@ -24,6 +25,8 @@ export interface MeshComponents {
   getApiUrl: () => string
   /** who may join; default: the static allowlist `members` plus this node */
   policy?: MembershipPolicy
+  /** the entity store to replicate, and the rules received changes must follow */
+  replica?: { store: ReplicaStore, policy: ReplicationPolicy }
 }
 
 export interface MeshInit {
@@ -43,6 +46,10 @@ export interface MeshInit {
   redialMaxMs: number
   /** dial members learnt from heartbeats (default true) */
   connectToMembers?: boolean
+  /** anti-entropy period, ms (default 2000) */
+  syncIntervalMs?: number
+  /** longest delay before local changes are gossiped, ms (default 5) */
+  publishDelayMs?: number
 }
 
 export type MeshHost = Libp2p<{ pubsub: PubSub, identify: unknown, ping: unknown }>
@@ -60,6 +67,7 @@ export class Mesh {
   private host?: MeshHost
   private keeper?: ConnectionKeeper
   private membershipService?: Membership
+  private replicatorService?: Replicator
   private readonly onHeartbeat = (evt: MeshEvents['member:heartbeat']): void => {
     if (this.init.connectToMembers === false || this.keeper == null) return
     const { peerId, heartbeat } = evt.detail
@@ -85,6 +93,11 @@ export class Mesh {
   get membership (): Membership {
     if (this.membershipService == null) throw new Error('mesh not started')
     return this.membershipService
+  }
+
+  /** Replication of entity changes, when a store was given. */
+  get replicator (): Replicator | undefined {
+    return this.replicatorService
   }
 
   get started (): boolean {
@@ -130,7 +143,8 @@ export class Mesh {
         domain: this.init.domain,
         fqdn: this.init.fqdn,
         apiUrl: this.c.getApiUrl(),
-        addrs: host.getMultiaddrs().map(ma => ma.decapsulateCode(CODE_P2P).toString())
+        addrs: host.getMultiaddrs().map(ma => ma.decapsulateCode(CODE_P2P).toString()),
+        vv: this.c.replica?.store.versionVector()
       })
     }, this.init)
     this.membershipService = membership
@@ -142,6 +156,18 @@ export class Mesh {
     this.events.addEventListener('member:heartbeat', this.onHeartbeat)
     this.events.addEventListener('member:state', this.onState)
     membership.start()
+    if (this.c.replica != null) {
+      this.replicatorService = new Replicator({
+        libp2p: host,
+        pubsub: host.services.pubsub,
+        membership,
+        members: this.policy,
+        store: this.c.replica.store,
+        policy: this.c.replica.policy,
+        log: this.c.log.child({ component: 'mesh:replication' })
+      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs })
+      await this.replicatorService.start()
+    }
     this.keeper.start()
     log.info({ peerId: this.peerId.toString(), listen: this.multiaddrs() }, 'mesh started')
   }
@@ -150,6 +176,7 @@ export class Mesh {
     this.events.removeEventListener('member:heartbeat', this.onHeartbeat)
     this.events.removeEventListener('member:state', this.onState)
     this.keeper?.stop()
+    await this.replicatorService?.stop()
     this.membershipService?.stop()
     await this.host?.stop()
     this.host = undefined

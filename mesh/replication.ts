@@ -1,0 +1,446 @@
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Logger } from 'pino'
+import { verifyPeerSignature } from '../identity/index.ts'
+import {
+  entitiesTopic, syncProtocol, MAX_ENVELOPE_BYTES, MAX_GOSSIP_BYTES, MAX_SYNC_FRAME_BYTES, MAX_SYNC_ROUND_BYTES,
+  REPLAY_MEMORY, SYNC_PAGE
+} from './constants.ts'
+import { JsonFrames } from './framing.ts'
+import type { Membership } from './membership.ts'
+import { TopicValidatorResult, type PubSub, type PubSubMessage } from './pubsub.ts'
+import type { MembershipPolicy } from './interface.ts'
+
+/** An envelope as the mesh sees it: a signed batch of one origin's consecutive changes. */
+export interface EnvelopeLike {
+  /** origin domain */
+  o: string
+  /** origin peer id */
+  p: string
+  f: number
+  t: number
+  c: Array<{ o: string, n: number }>
+}
+
+export interface SignedEnvelopeLike { d: string, s: string }
+
+/** What the mesh needs from the entity store: the consumer declares it, the store implements it. */
+export interface ReplicaStore {
+  readonly domain: string
+  versionVector: () => Record<string, number>
+  isReceived: (origin: string, n: number) => boolean
+  logSince: (origin: string, afterSeq: number, limit: number) => Promise<SignedEnvelopeLike[]>
+  applyEnvelopes: (items: Array<{ envelope: any, signed: SignedEnvelopeLike }>) => Promise<{ applied: number, duplicates: number }>
+  skipRange: (origin: string, from: number, to: number) => Promise<void>
+}
+
+/** The federation's rules for content (schema, who may write what), decided by the node. */
+export interface ReplicationPolicy {
+  /** null if the envelope may be applied, else the reason it may not */
+  check: (envelope: EnvelopeLike) => Promise<string | null>
+}
+
+export interface ReplicatorComponents {
+  libp2p: Libp2p
+  pubsub: PubSub
+  membership: Membership
+  members: MembershipPolicy
+  store: ReplicaStore
+  policy: ReplicationPolicy
+  log: Logger
+}
+
+export interface ReplicatorInit {
+  federation: string
+  /** longest wait before a batch of local envelopes is published, ms (default 5) */
+  publishDelayMs?: number
+  /** local envelopes queued for gossip before the oldest are dropped (anti-entropy repairs; default 50 000) */
+  maxQueued?: number
+  /** how often to pull from peers that are ahead of us, ms (default 2000) */
+  syncIntervalMs?: number
+}
+
+export interface PeerSyncState {
+  peerId: string
+  state: 'idle' | 'syncing' | 'error'
+  lastSync: string | null
+  lastError: string | null
+  /** envelopes received from this peer by anti-entropy since start */
+  received: number
+  /** changes this node is behind that peer, by the peer's last heartbeat */
+  lag: number
+}
+
+export interface ReplicationStats {
+  published: number
+  publishedEnvelopes: number
+  dropped: number
+  gossipApplied: number
+  syncApplied: number
+  rejected: number
+  replays: number
+}
+
+type Verdict = { ok: true, envelope: EnvelopeLike } | { ok: false, reason: string, blame: 'sender' | 'origin', envelope?: EnvelopeLike }
+
+/**
+ * Replication of entity changes between domains: local envelopes are published on the federation
+ * topic in batches (a few ms, at most MAX_GOSSIP_BYTES); received ones are checked (author is a
+ * member bound to the origin domain, signature, structure, the federation's write policy) before
+ * they are applied. Gossip loses what a node misses while down or partitioned, so anti-entropy
+ * pulls, on connect and periodically, the envelopes a peer has beyond our version vector.
+ */
+export class Replicator {
+  private readonly c: ReplicatorComponents
+  private readonly topic: string
+  private readonly protocol: string
+  private readonly publishDelayMs: number
+  private readonly maxQueued: number
+  private readonly syncIntervalMs: number
+  private queue: SignedEnvelopeLike[] = []
+  private queueBytes = 0
+  private flushTimer?: NodeJS.Timeout
+  private syncTimer?: NodeJS.Timeout
+  private running = false
+  private readonly syncs = new Map<string, PeerSyncState>()
+  private readonly syncing = new Map<string, Promise<void>>()
+  /** envelopes already taken from gossip, `origin␀to`, to recognise replays */
+  private readonly seenGossip = new Set<string>()
+  /** parsed and checked gossip messages, from the validator to the message handler */
+  private readonly accepted = new WeakMap<Uint8Array, Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }>>()
+  readonly stats: ReplicationStats = { published: 0, publishedEnvelopes: 0, dropped: 0, gossipApplied: 0, syncApplied: 0, rejected: 0, replays: 0 }
+  private readonly onMessage = (evt: CustomEvent<PubSubMessage>): void => { void this.handleMessage(evt.detail) }
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail.toString()
+    if (!this.c.members.isMember(peer)) return
+    // Let identify and the stream muxer settle, then catch up with the new peer.
+    setTimeout(() => { void this.syncWith(peer) }, 200).unref()
+  }
+
+  constructor (components: ReplicatorComponents, init: ReplicatorInit) {
+    this.c = components
+    this.topic = entitiesTopic(init.federation)
+    this.protocol = syncProtocol(init.federation)
+    this.publishDelayMs = init.publishDelayMs ?? 5
+    this.maxQueued = init.maxQueued ?? 50_000
+    this.syncIntervalMs = init.syncIntervalMs ?? 2000
+  }
+
+  async start (): Promise<void> {
+    this.running = true
+    this.c.pubsub.topicValidators.set(this.topic, async (from, msg) => await this.validate(from, msg))
+    this.c.pubsub.addEventListener('message', this.onMessage)
+    this.c.pubsub.subscribe(this.topic)
+    await this.c.libp2p.handle(this.protocol, (stream, connection) => { void this.serveSync(stream, connection.remotePeer.toString()) }, { maxInboundStreams: 8 })
+    this.c.libp2p.addEventListener('peer:connect', this.onConnect)
+    this.syncTimer = setInterval(() => { this.syncRound() }, this.syncIntervalMs)
+    this.syncTimer.unref()
+  }
+
+  async stop (): Promise<void> {
+    this.running = false
+    clearInterval(this.syncTimer)
+    clearTimeout(this.flushTimer)
+    this.c.libp2p.removeEventListener('peer:connect', this.onConnect)
+    this.c.pubsub.removeEventListener('message', this.onMessage)
+    this.c.pubsub.topicValidators.delete(this.topic)
+    try { this.c.pubsub.unsubscribe(this.topic) } catch { /* already stopped */ }
+    await this.c.libp2p.unhandle(this.protocol).catch(() => {})
+    await Promise.allSettled([...this.syncing.values()])
+  }
+
+  /** Queues a local envelope for gossip (batched; flow-controlled by size and delay). */
+  publish (signed: SignedEnvelopeLike): void {
+    if (!this.running) return
+    this.queue.push(signed)
+    this.queueBytes += signed.d.length + signed.s.length
+    while (this.queue.length > this.maxQueued) {
+      const dropped = this.queue.shift() as SignedEnvelopeLike
+      this.queueBytes -= dropped.d.length + dropped.s.length
+      this.stats.dropped++
+    }
+    if (this.queueBytes >= MAX_GOSSIP_BYTES / 2) { void this.flush(); return }
+    this.flushTimer ??= setTimeout(() => { void this.flush() }, this.publishDelayMs)
+  }
+
+  /** Per-peer anti-entropy state, for /mesh/v1/peers. */
+  syncState (): PeerSyncState[] {
+    const mine = this.c.store.versionVector()
+    const peers = new Set([...this.syncs.keys(), ...this.c.membership.alivePeers().map(p => p.peerId)])
+    return [...peers].map(peerId => {
+      const s = this.syncs.get(peerId) ?? { peerId, state: 'idle' as const, lastSync: null, lastError: null, received: 0, lag: 0 }
+      return { ...s, lag: lagBehind(mine, this.c.membership.versionVectorOf(peerId)) }
+    })
+  }
+
+  /** Pulls from one peer everything it has beyond our version vector. Safe to call concurrently. */
+  async syncWith (peer: string): Promise<void> {
+    const running = this.syncing.get(peer)
+    if (running != null) return await running
+    const p = this.pull(peer).finally(() => { this.syncing.delete(peer) })
+    this.syncing.set(peer, p)
+    return await p
+  }
+
+  private async flush (): Promise<void> {
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    while (this.queue.length > 0) {
+      const batch: SignedEnvelopeLike[] = []
+      let bytes = 16
+      while (this.queue.length > 0) {
+        const next = this.queue[0]
+        const size = next.d.length + next.s.length + 16
+        if (batch.length > 0 && bytes + size > MAX_GOSSIP_BYTES) break
+        batch.push(next)
+        bytes += size
+        this.queue.shift()
+        this.queueBytes -= next.d.length + next.s.length
+      }
+      try {
+        await this.c.pubsub.publish(this.topic, new TextEncoder().encode(JSON.stringify({ v: 1, e: batch })))
+        this.stats.published++
+        this.stats.publishedEnvelopes += batch.length
+      } catch (err) {
+        // Peers that miss it catch up through anti-entropy.
+        this.c.log.debug({ err }, 'publishing changes failed')
+      }
+    }
+  }
+
+  /** Checks one envelope: structure, origin binding, signature, then the federation's policy. */
+  private async check (signed: unknown, author?: string): Promise<Verdict> {
+    if (signed == null || typeof signed !== 'object') return { ok: false, reason: 'envelope is not an object', blame: 'sender' }
+    const { d, s } = signed as Record<string, unknown>
+    if (typeof d !== 'string' || typeof s !== 'string') return { ok: false, reason: 'envelope lacks data or signature', blame: 'sender' }
+    if (d.length > MAX_ENVELOPE_BYTES) return { ok: false, reason: `envelope of ${d.length} bytes exceeds ${MAX_ENVELOPE_BYTES}`, blame: 'sender' }
+    let env: EnvelopeLike
+    try { env = JSON.parse(d) as EnvelopeLike } catch { return { ok: false, reason: 'envelope data is not JSON', blame: 'sender' } }
+    const header = checkHeader(env)
+    if (header != null) return { ok: false, reason: header, blame: 'sender' }
+    if (author != null && env.p !== author) return { ok: false, reason: `envelope signed for ${env.p} but published by ${author}`, blame: 'sender' }
+    if (!this.c.members.isMember(env.p)) return { ok: false, reason: `origin peer ${env.p} is not a member`, blame: 'sender' }
+    if (env.o === this.c.store.domain) return { ok: false, reason: `envelope claims to come from this domain (${env.o})`, blame: 'sender' }
+    if (!verifyPeerSignature(env.p, new TextEncoder().encode(d), Buffer.from(s, 'base64'))) {
+      return { ok: false, reason: 'bad signature', blame: 'sender' }
+    }
+    if (!this.c.membership.bind(env.o, env.p)) {
+      return { ok: false, reason: `domain ${env.o} belongs to peer ${this.c.membership.peerOf(env.o) ?? '?'}, not ${env.p}`, blame: 'origin', envelope: env }
+    }
+    const refused = await this.c.policy.check(env)
+    if (refused != null) return { ok: false, reason: refused, blame: 'origin', envelope: env }
+    return { ok: true, envelope: env }
+  }
+
+  private reject (peer: string, reason: string): void {
+    this.stats.rejected++
+    this.c.membership.countReject(peer, this.topic, reason)
+  }
+
+  private async validate (from: PeerId, msg: PubSubMessage): Promise<TopicValidatorResult> {
+    if (msg.type !== 'signed') {
+      this.reject(from.toString(), 'unsigned message')
+      return TopicValidatorResult.Reject
+    }
+    const author = msg.from.toString()
+    if (!this.c.members.isMember(msg.from)) {
+      this.reject(author, 'author is not a federation member')
+      return TopicValidatorResult.Reject
+    }
+    if (msg.data.byteLength > MAX_GOSSIP_BYTES) {
+      this.reject(author, `message of ${msg.data.byteLength} bytes exceeds ${MAX_GOSSIP_BYTES}`)
+      return TopicValidatorResult.Reject
+    }
+    let body: { v?: unknown, e?: unknown }
+    try { body = JSON.parse(new TextDecoder().decode(msg.data)) } catch {
+      this.reject(author, 'message is not JSON')
+      return TopicValidatorResult.Reject
+    }
+    if (body.v !== 1 || !Array.isArray(body.e) || body.e.length === 0) {
+      this.reject(author, 'message is not {v: 1, e: [envelopes]}')
+      return TopicValidatorResult.Reject
+    }
+    const good: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }> = []
+    let replays = 0
+    for (const signed of body.e) {
+      const v = await this.check(signed, author)
+      if (!v.ok) {
+        this.reject(author, v.reason)
+        // A policy refusal is final: do not let anti-entropy ask for it again.
+        if (v.envelope != null) await this.c.store.skipRange(v.envelope.o, v.envelope.f, v.envelope.t)
+        return TopicValidatorResult.Reject
+      }
+      const key = `${v.envelope.o}\u0000${v.envelope.t}`
+      if (this.seenGossip.has(key)) { replays++; continue }
+      good.push({ envelope: v.envelope, signed: signed as SignedEnvelopeLike })
+    }
+    if (replays > 0) {
+      this.stats.replays += replays
+      this.reject(author, `replayed ${replays} envelope(s) already received by gossip`)
+      if (good.length === 0) return TopicValidatorResult.Reject
+    }
+    for (const g of good) {
+      this.seenGossip.add(`${g.envelope.o}\u0000${g.envelope.t}`)
+      if (this.seenGossip.size > REPLAY_MEMORY) this.seenGossip.delete(this.seenGossip.values().next().value as string)
+    }
+    this.accepted.set(msg.data, good)
+    return TopicValidatorResult.Accept
+  }
+
+  private async handleMessage (msg: PubSubMessage): Promise<void> {
+    if (msg.topic !== this.topic) return
+    const items = this.accepted.get(msg.data)
+    if (items == null) return
+    this.accepted.delete(msg.data)
+    try {
+      const r = await this.c.store.applyEnvelopes(items)
+      this.stats.gossipApplied += r.applied
+    } catch (err) {
+      this.c.log.error({ err }, 'applying gossiped changes failed')
+    }
+  }
+
+  private syncRound (): void {
+    if (!this.running) return
+    const mine = this.c.store.versionVector()
+    const connected = new Set(this.c.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const candidates = this.c.membership.alivePeers().filter(p => connected.has(p.peerId))
+    const behind = candidates.filter(p => lagBehind(mine, this.c.membership.versionVectorOf(p.peerId)) > 0)
+    // Pull from every peer that is ahead of us; otherwise from one at random, in case a peer's
+    // heartbeat (and its version vector) has not reached us.
+    const targets = behind.length > 0 ? behind : candidates.length > 0 ? [candidates[Math.floor(Math.random() * candidates.length)]] : []
+    for (const t of targets) void this.syncWith(t.peerId)
+  }
+
+  private state (peer: string): PeerSyncState {
+    let s = this.syncs.get(peer)
+    if (s == null) { s = { peerId: peer, state: 'idle', lastSync: null, lastError: null, received: 0, lag: 0 }; this.syncs.set(peer, s) }
+    return s
+  }
+
+  /** Client side of anti-entropy: send our version vector, apply what comes back, repeat while there is more. */
+  private async pull (peer: string): Promise<void> {
+    if (!this.running) return
+    const st = this.state(peer)
+    st.state = 'syncing'
+    try {
+      for (let round = 0; round < 1000 && this.running; round++) {
+        const more = await this.pullRound(peer, st)
+        if (!more) break
+      }
+      st.state = 'idle'
+      st.lastError = null
+      st.lastSync = new Date().toISOString()
+    } catch (err) {
+      st.state = 'error'
+      st.lastError = (err as Error).message
+      this.c.log.debug({ err, peer }, 'anti-entropy with peer failed')
+    }
+  }
+
+  private async pullRound (peer: string, st: PeerSyncState): Promise<boolean> {
+    const signal = AbortSignal.timeout(60_000)
+    const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peer), this.protocol, { signal })
+    const frames = new JsonFrames(stream, MAX_SYNC_FRAME_BYTES)
+    try {
+      await frames.write({ vv: this.c.store.versionVector() }, signal)
+      for (;;) {
+        const { message } = await frames.read<{ e?: unknown[], done?: boolean, more?: boolean }>(signal)
+        if (message.done === true) {
+          await frames.close(signal).catch(() => {})
+          return message.more === true
+        }
+        if (!Array.isArray(message.e)) throw new Error('sync frame without envelopes')
+        const good: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }> = []
+        for (const signed of message.e) {
+          const v = await this.check(signed)
+          if (v.ok) {
+            if (!rangeReceived(this.c.store, v.envelope)) good.push({ envelope: v.envelope, signed: signed as SignedEnvelopeLike })
+            continue
+          }
+          if (v.blame === 'sender') this.reject(peer, `anti-entropy: ${v.reason}`)
+          else {
+            this.reject(v.envelope?.p ?? peer, `anti-entropy: ${v.reason}`)
+            if (v.envelope != null) await this.c.store.skipRange(v.envelope.o, v.envelope.f, v.envelope.t)
+          }
+        }
+        if (good.length > 0) {
+          const r = await this.c.store.applyEnvelopes(good)
+          this.stats.syncApplied += r.applied
+          st.received += good.length
+        }
+      }
+    } catch (err) {
+      frames.abort(err as Error)
+      throw err
+    }
+  }
+
+  /** Server side of anti-entropy: the envelopes we hold beyond the caller's version vector. */
+  private async serveSync (stream: Parameters<Parameters<Libp2p['handle']>[1]>[0], peer: string): Promise<void> {
+    const frames = new JsonFrames(stream, MAX_SYNC_FRAME_BYTES)
+    const signal = AbortSignal.timeout(60_000)
+    try {
+      if (!this.c.members.isMember(peer)) throw new Error('not a member')
+      const { message } = await frames.read<{ vv?: Record<string, unknown> }>(signal)
+      const theirs = message.vv ?? {}
+      const mine = this.c.store.versionVector()
+      let sent = 0
+      let more = false
+      outer: for (const [origin, wm] of Object.entries(mine)) {
+        let after = typeof theirs[origin] === 'number' ? theirs[origin] : 0
+        while (after < wm) {
+          const page = await this.c.store.logSince(origin, after, SYNC_PAGE)
+          if (page.length === 0) break
+          let frame: SignedEnvelopeLike[] = []
+          let frameBytes = 0
+          for (const e of page) {
+            const size = e.d.length + e.s.length + 16
+            if (frame.length > 0 && frameBytes + size > MAX_SYNC_FRAME_BYTES - 1024) {
+              sent += await frames.write({ e: frame }, signal)
+              frame = []
+              frameBytes = 0
+            }
+            frame.push(e)
+            frameBytes += size
+          }
+          if (frame.length > 0) sent += await frames.write({ e: frame }, signal)
+          after = (JSON.parse(page[page.length - 1].d) as EnvelopeLike).t
+          if (sent > MAX_SYNC_ROUND_BYTES) { more = true; break outer }
+        }
+      }
+      await frames.write({ done: true, more }, signal)
+      await frames.close(signal)
+    } catch (err) {
+      this.c.log.debug({ err, peer }, 'serving anti-entropy failed')
+      frames.abort(err as Error)
+    }
+  }
+}
+
+function checkHeader (env: EnvelopeLike): string | null {
+  if (env == null || typeof env !== 'object') return 'envelope is not an object'
+  if (typeof env.o !== 'string' || env.o === '' || env.o.length > 63) return 'envelope origin is not a domain name'
+  if (typeof env.p !== 'string' || env.p === '') return 'envelope lacks the origin peer id'
+  try { peerIdFromString(env.p) } catch { return 'envelope origin peer id is malformed' }
+  if (!Number.isInteger(env.f) || !Number.isInteger(env.t) || env.f < 1 || env.t < env.f) return 'envelope sequence range is malformed'
+  if (!Array.isArray(env.c) || env.c.length !== env.t - env.f + 1) return 'envelope changes do not match its sequence range'
+  for (let i = 0; i < env.c.length; i++) {
+    const ch = env.c[i]
+    if (ch == null || typeof ch !== 'object' || ch.o !== env.o || ch.n !== env.f + i) return `change ${i} of the envelope is not change ${env.f + i} of ${env.o}`
+  }
+  return null
+}
+
+function rangeReceived (store: ReplicaStore, env: EnvelopeLike): boolean {
+  for (let n = env.f; n <= env.t; n++) if (!store.isReceived(env.o, n)) return false
+  return true
+}
+
+/** How many changes `mine` lacks compared with `theirs`. */
+export function lagBehind (mine: Record<string, number>, theirs: Record<string, number> | null): number {
+  if (theirs == null) return 0
+  let lag = 0
+  for (const [o, n] of Object.entries(theirs)) lag += Math.max(0, n - (mine[o] ?? 0))
+  return lag
+}
