@@ -18,6 +18,7 @@ import { NgsiService } from './ngsi/service.ts'
 import { ContextResolver } from './ngsi/context/index.ts'
 import { mergeAttribute } from './ngsi/entity/index.ts'
 import { ngsiApi, allowedMethods } from './ngsi/api/index.ts'
+import { SubscriptionManager } from './ngsi/subscriptions/index.ts'
 
 /** Where the NGSI-LD API is mounted (clause 6.1 of the spec names it). */
 export const NGSI_PREFIX = '/ngsi-ld/v1'
@@ -36,6 +37,7 @@ export class ContinuumNode {
   private entityStore?: EntityStore
   private ngsiService?: NgsiService
   private contexts?: ContextResolver
+  private subscriptionManager?: SubscriptionManager
   private readonly load = new LoadSampler()
   private startedAt = 0
   private boundApiUrl = ''
@@ -54,6 +56,11 @@ export class ContinuumNode {
   get ngsi (): NgsiService {
     if (this.ngsiService == null) throw new Error('node not started')
     return this.ngsiService
+  }
+
+  get subscriptions (): SubscriptionManager {
+    if (this.subscriptionManager == null) throw new Error('node not started')
+    return this.subscriptionManager
   }
 
   get peerId (): string {
@@ -111,6 +118,15 @@ export class ContinuumNode {
         allowRemote: config.ngsi.contexts.allowRemote,
         timeoutMs: config.ngsi.contexts.timeoutMs
       })
+      // Subscriptions listen to the store from before the mesh starts, so that no replicated
+      // change arriving during start-up goes unnotified.
+      this.subscriptionManager = new SubscriptionManager({
+        db: this.db,
+        store: this.entityStore,
+        contexts: this.contexts,
+        log: log.child({ component: 'ngsi:subscriptions' })
+      })
+      await this.subscriptionManager.start()
 
       this.meshService = new Mesh({
         privateKey: key.privateKey,
@@ -141,6 +157,7 @@ export class ContinuumNode {
         basePath: NGSI_PREFIX,
         service: this.ngsiService,
         contexts: this.contexts,
+        subscriptions: this.subscriptionManager,
         limits: { defaultLimit: config.ngsi.defaultLimit, maxLimit: config.ngsi.maxLimit }
       }
       this.api = await createApi({
@@ -188,6 +205,8 @@ export class ContinuumNode {
     await step('api', async () => this.api?.close())
     await step('mesh', async () => this.meshService?.stop())
     await step('load sampler', () => { this.load.stop() })
+    // after the API and the mesh (no more changes), before the resolver and the store it uses
+    await step('subscriptions', async () => this.subscriptionManager?.stop())
     await step('context resolver', async () => { await this.contexts?.stop() })
     await step('entity store', async () => this.entityStore?.stop())
     await step('database', async () => { if (this.db?.status === 'open') await this.db.close() })

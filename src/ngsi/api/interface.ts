@@ -1,5 +1,6 @@
 import type { ContextResolver } from '../context/index.ts'
 import type { NgsiService } from '../service.ts'
+import type { SubscriptionManager } from '../subscriptions/index.ts'
 
 export interface NgsiLimits {
   /** page size when the request gives none (default 20) */
@@ -14,4 +15,6 @@ export interface NgsiRoutesOptions {
   limits: NgsiLimits
   /** the API prefix, for Location and Link headers (e.g. /ngsi-ld/v1); not named `prefix`, which fastify takes as a route prefix */
   basePath: string
+  /** the subscriptions of this domain; without it the /subscriptions routes are not mounted */
+  subscriptions?: SubscriptionManager
 }

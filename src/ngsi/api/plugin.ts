@@ -7,16 +7,18 @@ import { batchRoutes } from './batch.ts'
 import { discoveryRoutes } from './discovery.ts'
 import { entityRoutes } from './entities.ts'
 import type { NgsiRoutesOptions } from './interface.ts'
+import { subscriptionRoutes } from './subscriptions.ts'
 
 export const ngsiApi: FastifyPluginAsync<NgsiRoutesOptions> = async (app, opts) => {
   // application/ld+json and merge-patch bodies are JSON, parsed with fastify's hardened parser
   // (prototype-poisoning protection). Other types are refused with 415 by fastify itself.
   app.addContentTypeParser(['application/ld+json', 'application/merge-patch+json'], { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
   // Only our options go down: passing fastify's own `prefix` again would mount the routes twice as deep.
-  const child: NgsiRoutesOptions = { service: opts.service, contexts: opts.contexts, limits: opts.limits, basePath: opts.basePath }
+  const child: NgsiRoutesOptions = { service: opts.service, contexts: opts.contexts, limits: opts.limits, basePath: opts.basePath, subscriptions: opts.subscriptions }
   await app.register(entityRoutes, child)
   await app.register(batchRoutes, child)
   await app.register(discoveryRoutes, child)
+  if (opts.subscriptions != null) await app.register(subscriptionRoutes, { ...child, subscriptions: opts.subscriptions })
 }
 
 /** Route patterns with their methods, to answer 405 (not 404) for a known path with another method. */
