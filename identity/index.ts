@@ -59,3 +59,4 @@ export {
   type PublicKeyLike, type PrivateKeyLike
 } from './ed25519-keys.ts'
 export { createSigner, verifyPeerSignature, type DomainSigner } from './signing.ts'
+export { canonicalJson } from './canonical-json.ts'

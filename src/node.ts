@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { loadOrCreateDomainKey } from '../identity/index.ts'
+import { createSigner, loadOrCreateDomainKey } from '../identity/index.ts'
 import { Mesh } from '../mesh/index.ts'
 import { createApi, type Api, type NodeInfo } from './api/index.ts'
 import type { NodeConfig } from './config/index.ts'
@@ -19,6 +19,10 @@ import { ContextResolver } from './ngsi/context/index.ts'
 import { mergeAttribute } from './ngsi/entity/index.ts'
 import { ngsiApi, allowedMethods } from './ngsi/api/index.ts'
 import { SubscriptionManager } from './ngsi/subscriptions/index.ts'
+import { WritePolicy } from './ngsi/policy.ts'
+import { DEFAULT_VOCAB } from './ngsi/types.ts'
+import type { Envelope } from './ngsi/store/index.ts'
+import { NodeFederation } from './federation.ts'
 
 /** Where the NGSI-LD API is mounted (clause 6.1 of the spec names it). */
 export const NGSI_PREFIX = '/ngsi-ld/v1'
@@ -38,6 +42,7 @@ export class ContinuumNode {
   private ngsiService?: NgsiService
   private contexts?: ContextResolver
   private subscriptionManager?: SubscriptionManager
+  private federationGlue?: NodeFederation
   private readonly load = new LoadSampler()
   private startedAt = 0
   private boundApiUrl = ''
@@ -105,7 +110,7 @@ export class ContinuumNode {
       }
       this.load.start()
 
-      this.entityStore = new EntityStore({ db: this.db, log: log.child({ component: 'ngsi:store' }) }, {
+      this.entityStore = new EntityStore({ db: this.db, log: log.child({ component: 'ngsi:store' }), signer: createSigner(key.privateKey) }, {
         domain: config.domain.name,
         cacheSize: config.ngsi.cacheSize,
         sync: config.ngsi.sync
@@ -128,11 +133,17 @@ export class ContinuumNode {
       })
       await this.subscriptionManager.start()
 
+      const store = this.entityStore
+      const policy = new WritePolicy(store, {
+        domain: config.domain.name,
+        ownedTypes: config.replication.ownedTypes.map(t => t.includes(':') ? t : DEFAULT_VOCAB + t)
+      })
       this.meshService = new Mesh({
         privateKey: key.privateKey,
         log,
         getLoad: () => this.load.get(),
-        getApiUrl: () => this.apiUrl
+        getApiUrl: () => this.apiUrl,
+        replica: { store, policy: { check: async (env) => await policy.checkEnvelope(env as unknown as Envelope) } }
       }, {
         domain: config.domain.name,
         fqdn: config.domain.fqdn,
@@ -147,17 +158,26 @@ export class ContinuumNode {
         pingIntervalMs: config.mesh.pingIntervalMs,
         redialInitialMs: config.mesh.redialInitialMs,
         redialMaxMs: config.mesh.redialMaxMs,
-        connectToMembers: config.mesh.connectToMembers
+        connectToMembers: config.mesh.connectToMembers,
+        syncIntervalMs: config.replication.syncIntervalMs,
+        publishDelayMs: config.replication.publishDelayMs
       })
       await this.meshService.start()
-
       const mesh = this.meshService
+      store.events.addEventListener('envelope', (e) => { mesh.replicator?.publish(e.detail.envelope) })
+      const federation = new NodeFederation({ store, mesh, policy, log: log.child({ component: 'federation' }) }, {
+        federation: config.federation.name,
+        forwardTimeoutMs: config.replication.forwardTimeoutMs
+      })
+      this.federationGlue = federation
+
       const ngsiOptions = {
         prefix: NGSI_PREFIX,
         basePath: NGSI_PREFIX,
         service: this.ngsiService,
         contexts: this.contexts,
         subscriptions: this.subscriptionManager,
+        federation,
         limits: { defaultLimit: config.ngsi.defaultLimit, maxLimit: config.ngsi.maxLimit }
       }
       this.api = await createApi({
@@ -166,7 +186,10 @@ export class ContinuumNode {
         mesh: {
           table: () => mesh.membership.table(),
           strangers: () => mesh.membership.listStrangers(),
-          dialStatus: () => mesh.dialStatus()
+          dialStatus: () => mesh.dialStatus(),
+          syncState: () => mesh.replicator?.syncState() ?? [],
+          replication: () => mesh.replicator?.stats ?? null,
+          digest: async () => await federation.digest()
         },
         plugins: [async (app) => { await app.register(ngsiApi, ngsiOptions) }],
         allowedMethods: (path) => path.startsWith(NGSI_PREFIX + '/') ? allowedMethods(path.slice(NGSI_PREFIX.length)) : null
@@ -179,6 +202,18 @@ export class ContinuumNode {
         }
         throw err
       }
+      const api = this.api
+      await federation.serve(async (req) => {
+        const res = await api.inject({
+          method: req.method as 'POST',
+          url: req.url,
+          headers: { ...req.headers, 'x-cmesh-forwarded-by': req.forwardedBy },
+          payload: req.body
+        })
+        const headers: Record<string, string> = {}
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers[k] = v
+        return { status: res.statusCode, headers, body: res.body }
+      })
       const addr = this.api.server.address()
       const port = typeof addr === 'object' && addr != null ? addr.port : config.api.port
       const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host
@@ -203,6 +238,7 @@ export class ContinuumNode {
       try { await fn() } catch (err) { errors.push(err); this.log.error({ err }, `stopping ${what} failed`) }
     }
     await step('api', async () => this.api?.close())
+    await step('federation', () => { this.federationGlue?.stop() })
     await step('mesh', async () => this.meshService?.stop())
     await step('load sampler', () => { this.load.stop() })
     // after the API and the mesh (no more changes), before the resolver and the store it uses

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { KeeperStatus, MemberInfo, StrangerInfo } from '../../mesh/index.ts'
+import type { KeeperStatus, MemberInfo, PeerSyncState, ReplicationStats, StrangerInfo } from '../../mesh/index.ts'
 
 /** What the API needs to know about the node; the node passes itself in (see src/node.ts). */
 export interface NodeInfo {
@@ -18,6 +18,11 @@ export interface MeshView {
   table(): MemberInfo[]
   strangers(): StrangerInfo[]
   dialStatus(): KeeperStatus[]
+  /** anti-entropy state per peer (absent without replication) */
+  syncState?(): PeerSyncState[]
+  replication?(): ReplicationStats | null
+  /** hash of the entity state and the version vector */
+  digest?(): Promise<{ entities: number, entityHash: string, versionVector: Record<string, number>, computedAt: string }>
 }
 
 export interface ApiComponents {

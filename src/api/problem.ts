@@ -43,7 +43,9 @@ export const PROBLEMS: Record<string, ProblemKind> = {
   NGSI_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type', type: ETSI('UnsupportedMediaType') },
   NGSI_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed', type: ETSI('MethodNotAllowed') },
   NGSI_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented', type: ETSI('NotImplemented') },
-  NGSI_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large', type: ETSI('InvalidRequest') }
+  NGSI_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large', type: ETSI('InvalidRequest') },
+  // The owner of an entity (another domain) could not carry out a write forwarded to it.
+  NGSI_OWNER_UNAVAILABLE: { status: 503, title: 'Owning domain unavailable' }
 }
 
 /** fastify's own error codes (body parsing, limits, routing) mapped onto ours. */

@@ -56,6 +56,12 @@ export const ConfigSchema = Type.Object({
       timeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, description: 'time limit of one @context fetch' })
     }, { additionalProperties: false })
   }, { additionalProperties: false }),
+  replication: Type.Object({
+    ownedTypes: Type.Array(Type.String({ minLength: 1 }), { description: 'entity types that only their own domain may write (terms of the core context, or IRIs)' }),
+    syncIntervalMs: Millis('how often to pull missing changes from peers that are ahead (anti-entropy)'),
+    publishDelayMs: Type.Integer({ minimum: 0, maximum: 10_000, description: 'longest delay before local changes are gossiped, ms (batching)' }),
+    forwardTimeoutMs: Millis('time limit of a write forwarded to the owning domain', 100)
+  }, { additionalProperties: false }),
   log: Type.Object({
     level: Type.Union([
       Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
@@ -110,6 +116,13 @@ export const DEFAULT_CONFIG: NodeConfig = {
     cacheSize: 20_000,
     sync: true,
     contexts: { local: {}, allowRemote: true, timeoutMs: 5000 }
+  },
+  replication: {
+    ownedTypes: ['Domain', 'InfrastructureElement', 'LowLevelOrchestrator'],
+    syncIntervalMs: 2000,
+    // A few ms of batching turns a burst of writes into one signed gossip message.
+    publishDelayMs: 5,
+    forwardTimeoutMs: 10_000
   },
   log: { level: 'info', format: 'auto' }
 }

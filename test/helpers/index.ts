@@ -108,10 +108,24 @@ export function nodeFor (d: TestDomain, opts: {
       ...FAST_MESH
     },
     federation: { name: opts.federation ?? 'test', members: opts.members.map(m => m.peerId) },
+    replication: { syncIntervalMs: 300 },
     log: { level: 'silent', format: 'json' },
     ...opts.config
   })
   const node = new ContinuumNode(config, { logger: opts.logger ?? pino({ level: 'silent' }) })
   cleanups.push(async () => { await node.stop() })
   return node
+}
+
+/** GET/POST/… JSON against a node's API; returns status and parsed body. */
+export async function api (node: ContinuumNode, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: any, headers: Headers }> {
+  const res = await fetch(node.apiUrl + path, {
+    method,
+    headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers,
+    body: body !== undefined ? JSON.stringify(body) : undefined
+  })
+  const text = await res.text()
+  let parsed: unknown
+  try { parsed = text === '' ? undefined : JSON.parse(text) } catch { parsed = text }
+  return { status: res.status, body: parsed, headers: res.headers }
 }

@@ -2,6 +2,7 @@ import { Type } from 'typebox'
 import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { ApiComponents } from '../interface.ts'
+import { NotFoundError } from '../../errors.ts'
 
 import type { TSchema } from 'typebox'
 
@@ -28,7 +29,14 @@ const Member = Type.Object({
   heartbeats: Type.Integer(),
   rttMs: Nullable(Type.Number()),
   connected: Type.Boolean(),
-  rejects: Type.Integer({ description: 'gossip messages from this member that were rejected' })
+  rejects: Type.Integer({ description: 'gossip messages from this member that were rejected' }),
+  sync: Type.Optional(Type.Object({
+    state: Type.Union([Type.Literal('idle'), Type.Literal('syncing'), Type.Literal('error')]),
+    lastSync: Nullable(Type.String({ format: 'date-time' })),
+    lastError: Nullable(Type.String()),
+    received: Type.Integer({ description: 'envelopes received from this peer by anti-entropy' }),
+    lag: Type.Integer({ description: 'changes this node lacks compared with the peer (by its last heartbeat)' })
+  }, { description: 'anti-entropy with this member' }))
 })
 
 const Stranger = Type.Object({
@@ -51,7 +59,23 @@ const Peers = Type.Object({
   self: Type.String({ description: 'this node\'s peer id' }),
   members: Type.Array(Member, { description: 'the membership table, this node first' }),
   strangers: Type.Array(Stranger, { description: 'peers outside the federation that were refused' }),
-  dialing: Type.Array(Dial, { description: 'peers this node keeps connected' })
+  dialing: Type.Array(Dial, { description: 'peers this node keeps connected' }),
+  replication: Type.Optional(Type.Object({
+    published: Type.Integer({ description: 'gossip messages of changes published' }),
+    publishedEnvelopes: Type.Integer(),
+    dropped: Type.Integer({ description: 'local envelopes dropped from the gossip queue (anti-entropy delivers them)' }),
+    gossipApplied: Type.Integer({ description: 'changes applied from gossip' }),
+    syncApplied: Type.Integer({ description: 'changes applied from anti-entropy' }),
+    rejected: Type.Integer({ description: 'envelopes or messages rejected (forged, malformed, not allowed)' }),
+    replays: Type.Integer({ description: 'envelopes received again by gossip (replays)' })
+  }))
+})
+
+const Digest = Type.Object({
+  entities: Type.Integer(),
+  entityHash: Type.String({ description: 'SHA-256 over the canonical JSON of every entity, in id order' }),
+  versionVector: Type.Record(Type.String(), Type.Integer(), { description: 'per origin domain: changes received without gaps' }),
+  computedAt: Type.String({ format: 'date-time' })
 })
 
 export const meshRoutes: FastifyPluginAsync<{ components: ApiComponents }> = async (fastify, { components }) => {
@@ -62,10 +86,29 @@ export const meshRoutes: FastifyPluginAsync<{ components: ApiComponents }> = asy
       summary: 'The membership table: each member\'s state, last heartbeat, load and round-trip time',
       response: { 200: Peers }
     }
-  }, async () => ({
-    self: components.info().peerId,
-    members: components.mesh.table(),
-    strangers: components.mesh.strangers(),
-    dialing: components.mesh.dialStatus()
-  }))
+  }, async () => {
+    const sync = new Map((components.mesh.syncState?.() ?? []).map(s => [s.peerId, s]))
+    const stats = components.mesh.replication?.()
+    return {
+      self: components.info().peerId,
+      members: components.mesh.table().map(m => {
+        const s = sync.get(m.peerId)
+        return s == null ? m : { ...m, sync: { state: s.state, lastSync: s.lastSync, lastError: s.lastError, received: s.received, lag: s.lag } }
+      }),
+      strangers: components.mesh.strangers(),
+      dialing: components.mesh.dialStatus(),
+      ...(stats != null ? { replication: stats } : {})
+    }
+  })
+
+  app.get('/digest', {
+    schema: {
+      tags: ['mesh'],
+      summary: 'A hash of this domain\'s entity state and its version vector: equal hashes mean equal data',
+      response: { 200: Digest }
+    }
+  }, async () => {
+    if (components.mesh.digest == null) throw new NotFoundError('replication (and with it the digest)')
+    return await components.mesh.digest()
+  })
 }

@@ -19,11 +19,22 @@ import { options, paging, representation } from './params.ts'
 import { pageLinks, toPatches } from './entities.ts'
 import * as S from './schemas.ts'
 import { ABSOLUTE_URI } from '../entity/constants.ts'
+import { FORWARDED_BY, forwardedRequest, type Federation } from './federation.ts'
 
 /** Largest number of entities in one batch request: keeps one LevelDB batch and one response bounded. */
 export const MAX_BATCH = 10_000
 
+/** An error another domain reported for an entity of a forwarded batch, kept as it came. */
+class RemoteProblem extends Error {
+  readonly problem: Record<string, unknown>
+  constructor (problem: Record<string, unknown>) {
+    super(String(problem.detail ?? 'error at the owning domain'))
+    this.problem = problem
+  }
+}
+
 function problemOf (err: unknown): Record<string, unknown> {
+  if (err instanceof RemoteProblem) return err.problem
   if (err instanceof NgsiError) return problemFor(err.code, err.message)
   return problemFor('NGSI_INTERNAL_ERROR', 'internal error; see the node log')
 }
@@ -43,8 +54,8 @@ function idOf (item: unknown): string {
  * Expands every element; an element that fails goes to `errors` with its id. With
  * application/ld+json each element carries its own @context.
  */
-async function expandAll<T> (contexts: ContextResolver, req: FastifyRequest, items: unknown[], expand: (item: unknown, ctx: CompiledContext) => T): Promise<{ ok: T[], errors: BatchError[], ctx: CompiledContext }> {
-  const ok: T[] = []
+async function expandAll<T> (contexts: ContextResolver, req: FastifyRequest, items: unknown[], expand: (item: unknown, ctx: CompiledContext) => T): Promise<{ ok: Array<{ raw: unknown, value: T }>, errors: BatchError[], ctx: CompiledContext }> {
+  const ok: Array<{ raw: unknown, value: T }> = []
   const errors: BatchError[] = []
   const perItem = requestMediaType(req) === JSON_LD
   const shared = await contextOf(contexts, req, perItem ? undefined : items)
@@ -56,7 +67,7 @@ async function expandAll<T> (contexts: ContextResolver, req: FastifyRequest, ite
         if (c == null) throw new BadRequestDataError('with Content-Type application/ld+json every entity needs an @context member')
         ctx = await contexts.resolve(c, { signal: AbortSignal.timeout(10_000) })
       }
-      ok.push(expand(item, ctx))
+      ok.push({ raw: item, value: expand(item, ctx) })
     } catch (err) {
       if (!(err instanceof NgsiError)) throw err
       errors.push({ entityId: idOf(item), error: err })
@@ -76,9 +87,48 @@ function send (reply: FastifyReply, success: string[], errors: BatchError[], ok:
   return reply.status(ok.status).type('application/json').send(ok.body)
 }
 
+interface Item<T> { raw: unknown, value: T, id: string, incoming?: Pick<Entity, 'id' | 'type' | 'attrs'> }
+
+/**
+ * Splits a batch by owning domain: entities this domain may write stay here; the others go, as
+ * sub-batches of their original JSON, to their owners, whose results are merged into ours.
+ */
+async function forwardForeign<T> (federation: Federation | undefined, req: FastifyRequest, items: Array<Item<T>>): Promise<{ local: Array<Item<T>>, success: string[], created: string[], errors: BatchError[] }> {
+  const out = { local: [] as Array<Item<T>>, success: [] as string[], created: [] as string[], errors: [] as BatchError[] }
+  if (federation == null || req.headers[FORWARDED_BY] != null) { out.local = items; return out }
+  const groups = new Map<string, Array<Item<T>>>()
+  for (const item of items) {
+    const owner = await federation.policy.ownerForWrite(item.id, item.incoming)
+    if (owner == null) { out.local.push(item); continue }
+    const g = groups.get(owner)
+    if (g == null) groups.set(owner, [item]); else g.push(item)
+  }
+  for (const [owner, group] of groups) {
+    const ids = group.map(g => g.id)
+    try {
+      const res = await federation.forward(owner, forwardedRequest(req, group.map(g => g.raw)))
+      const body = res.body === '' ? undefined : JSON.parse(res.body) as unknown
+      if (res.status === 201 || res.status === 204) {
+        out.success.push(...ids)
+        if (res.status === 201 && Array.isArray(body)) out.created.push(...body.filter((x): x is string => typeof x === 'string'))
+      } else if (res.status === 207 && body != null && typeof body === 'object') {
+        const r = body as { success?: string[], errors?: Array<{ entityId: string, error: Record<string, unknown> }> }
+        out.success.push(...(r.success ?? []))
+        for (const e of r.errors ?? []) out.errors.push({ entityId: e.entityId, error: new RemoteProblem(e.error) })
+      } else {
+        const problem = body != null && typeof body === 'object' ? body as Record<string, unknown> : problemFor('NGSI_OWNER_UNAVAILABLE', `domain ${owner} answered ${res.status}`)
+        for (const id of ids) out.errors.push({ entityId: id, error: new RemoteProblem(problem) })
+      }
+    } catch (err) {
+      for (const id of ids) out.errors.push({ entityId: id, error: err as Error })
+    }
+  }
+  return out
+}
+
 export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { service, contexts, limits } = opts
+  const { service, contexts, limits, federation } = opts
   const tags = ['ngsi-ld batch']
 
   app.post('/entityOperations/create', {
@@ -87,8 +137,10 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
     assertBodyType(req)
     const items = batchBody(req.body)
     const { ok, errors } = await expandAll(contexts, req, items, (item, ctx) => expandEntity(item, ctx, { requireType: true }))
-    const r = ok.length > 0 ? await service.batchCreate(ok) : { success: [], errors: [] }
-    return send(reply, r.success, [...errors, ...r.errors], { status: 201, body: r.success })
+    const f = await forwardForeign(federation, req, ok.map(o => ({ ...o, id: o.value.id, incoming: o.value })))
+    const r = f.local.length > 0 ? await service.batchCreate(f.local.map(i => i.value)) : { success: [], errors: [] }
+    const success = [...r.success, ...f.success]
+    return send(reply, success, [...errors, ...f.errors, ...r.errors], { status: 201, body: success })
   })
 
   app.post('/entityOperations/upsert', {
@@ -99,8 +151,10 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
     if (o.size > 1) throw new BadRequestDataError('options: replace and update exclude each other')
     const items = batchBody(req.body)
     const { ok, errors } = await expandAll(contexts, req, items, (item, ctx) => expandEntity(item, ctx, { requireType: true }))
-    const r = ok.length > 0 ? await service.batchUpsert(ok, o.has('update') ? 'update' : 'replace') : { success: [], errors: [], created: [] }
-    return send(reply, r.success, [...errors, ...r.errors], r.created.length > 0 ? { status: 201, body: r.created } : { status: 204 })
+    const f = await forwardForeign(federation, req, ok.map(o => ({ ...o, id: o.value.id, incoming: o.value })))
+    const r = f.local.length > 0 ? await service.batchUpsert(f.local.map(i => i.value), o.has('update') ? 'update' : 'replace') : { success: [], errors: [], created: [] }
+    const created = [...r.created, ...f.created]
+    return send(reply, [...r.success, ...f.success], [...errors, ...f.errors, ...r.errors], created.length > 0 ? { status: 201, body: created } : { status: 204 })
   })
 
   app.post('/entityOperations/update', {
@@ -110,8 +164,9 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
     const noOverwrite = options(req.query.options, ['noOverwrite']).has('noOverwrite')
     const items = batchBody(req.body)
     const { ok, errors } = await expandAll(contexts, req, items, (item, ctx) => expandEntity(item, ctx, { requireType: false }))
-    const r = ok.length > 0 ? await service.batchUpdate(ok, noOverwrite) : { success: [], errors: [] }
-    return send(reply, r.success, [...errors, ...r.errors], { status: 204 })
+    const f = await forwardForeign(federation, req, ok.map(o => ({ ...o, id: o.value.id, incoming: o.value })))
+    const r = f.local.length > 0 ? await service.batchUpdate(f.local.map(i => i.value), noOverwrite) : { success: [], errors: [] }
+    return send(reply, [...r.success, ...f.success], [...errors, ...f.errors, ...r.errors], { status: 204 })
   })
 
   app.post('/entityOperations/merge', {
@@ -120,10 +175,11 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
     assertBodyType(req)
     const items = batchBody(req.body)
     const { ok, errors } = await expandAll(contexts, req, items, (item, ctx) => expandEntityPatch(item, ctx, { requireType: false }))
-    const r = ok.length > 0
-      ? await service.batchMergePatches(ok.map(p => ({ id: p.entity.id, types: p.entity.type, scope: p.entity.scope, patches: toPatches(p.entity.attrs, p.deletions) })))
+    const f = await forwardForeign(federation, req, ok.map(o => ({ ...o, id: o.value.entity.id, incoming: o.value.entity })))
+    const r = f.local.length > 0
+      ? await service.batchMergePatches(f.local.map(({ value: p }) => ({ id: p.entity.id, types: p.entity.type, scope: p.entity.scope, patches: toPatches(p.entity.attrs, p.deletions) })))
       : { success: [], errors: [] }
-    return send(reply, r.success, [...errors, ...r.errors], { status: 204 })
+    return send(reply, [...r.success, ...f.success], [...errors, ...f.errors, ...r.errors], { status: 204 })
   })
 
   app.post('/entityOperations/delete', {
@@ -137,8 +193,9 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
       if (typeof item === 'string' && ABSOLUTE_URI.test(item)) ids.push(item)
       else errors.push({ entityId: typeof item === 'string' ? item : '', error: new BadRequestDataError(`${JSON.stringify(item)} is not an entity id (a URI)`) })
     }
-    const r = ids.length > 0 ? await service.batchDelete(ids) : { success: [], errors: [] }
-    return send(reply, r.success, [...errors, ...r.errors], { status: 204 })
+    const f = await forwardForeign(federation, req, ids.map(id => ({ raw: id, value: id, id })))
+    const r = f.local.length > 0 ? await service.batchDelete(f.local.map(i => i.id)) : { success: [], errors: [] }
+    return send(reply, [...r.success, ...f.success], [...errors, ...f.errors, ...r.errors], { status: 204 })
   })
 
   app.post('/entityOperations/query', {

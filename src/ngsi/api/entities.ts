@@ -15,6 +15,7 @@ import { contextOf, entityIdParam, entityLocation, linkHeader, negotiate, render
 import { coordinates, list, options, paging, representation } from './params.ts'
 import * as S from './schemas.ts'
 import { assertBodyType, requestMediaType, MERGE_PATCH } from './negotiation.ts'
+import { forwardIfForeign } from './federation.ts'
 
 /** Turns expanded attributes and deletions into store patches. */
 export function toPatches (attrs: Record<string, Entity['attrs'][string]>, deletions: Deletion[]): AttrPatch[] {
@@ -46,7 +47,7 @@ function sendOutcome (reply: FastifyReply, outcome: UpdateOutcome, ctx: { compac
 
 export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const { service, contexts, limits } = opts
+  const { service, contexts, limits, federation } = opts
   const tags = ['ngsi-ld entities']
 
   app.post('/entities', {
@@ -55,6 +56,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
     assertBodyType(req)
     const ctx = await contextOf(contexts, req, req.body)
     const entity = expandEntity(req.body, ctx, { requireType: true })
+    if (await forwardIfForeign(federation, req, reply, entity.id, entity)) return reply
     await service.createEntity(entity)
     return reply.status(201).header('Location', entityLocation(opts.basePath, entity.id)).send()
   })
@@ -111,7 +113,9 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
   app.delete('/entities/:entityId', {
     schema: { tags, summary: 'Delete Entity (5.6.6)', params: S.EntityIdParams, querystring: S.EmptyQuery }
   }, async (req, reply) => {
-    await service.deleteEntity(entityIdParam(req.params.entityId))
+    const id = entityIdParam(req.params.entityId)
+    if (await forwardIfForeign(federation, req, reply, id)) return reply
+    await service.deleteEntity(id)
     return reply.status(204).send()
   })
 
@@ -122,6 +126,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req, req.body)
     const entity = expandEntity(req.body, ctx, { requireType: true, entityId: id })
+    if (await forwardIfForeign(federation, req, reply, id, entity)) return reply
     await service.replaceEntity({ ...entity, id })
     return reply.status(204).send()
   })
@@ -133,6 +138,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req, req.body)
     const { entity, deletions } = expandEntityPatch(req.body, ctx, { requireType: false, entityId: id })
+    if (await forwardIfForeign(federation, req, reply, id, { ...entity, id })) return reply
     const outcome = await service.mergeEntity(id, toPatches(entity.attrs, deletions), { types: entity.type.length > 0 ? entity.type : undefined, scope: entity.scope })
     return sendOutcome(reply, outcome, ctx)
   })
@@ -145,6 +151,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
     const noOverwrite = options(req.query.options, ['noOverwrite']).has('noOverwrite')
     const ctx = await contextOf(contexts, req, req.body)
     const patch: AttributesPatch = expandAttributes(req.body, ctx, { entityId: id })
+    if (await forwardIfForeign(federation, req, reply, id, { id, type: patch.type ?? [], attrs: patch.attrs })) return reply
     const outcome = await service.appendAttributes(id, toPatches(patch.attrs, []), { noOverwrite, types: patch.type, scope: patch.scope })
     return sendOutcome(reply, outcome, ctx)
   })
@@ -156,6 +163,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req, req.body)
     const patch = expandAttributes(req.body, ctx, { entityId: id })
+    if (await forwardIfForeign(federation, req, reply, id, { id, type: patch.type ?? [], attrs: patch.attrs })) return reply
     const outcome = await service.updateAttributes(id, toPatches(patch.attrs, []), { types: patch.type })
     return sendOutcome(reply, outcome, ctx)
   })
@@ -168,6 +176,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
     const ctx = await contextOf(contexts, req, req.body)
     const fragment = expandAttributeFragment(req.params.attrId, req.body, ctx, { allowNull: requestMediaType(req) === MERGE_PATCH })
     if (fragment.instances.length === 0 && fragment.deletions.length === 0) throw new BadRequestDataError(`attribute ${req.params.attrId}: nothing to update`)
+    if (await forwardIfForeign(federation, req, reply, id, { id, type: [], attrs: { [fragment.name]: fragment.instances as Entity['attrs'][string] } })) return reply
     const targets = fragment.instances.length > 0 ? fragment.instances : [{}]
     for (const inst of targets) {
       const removals = fragment.deletions.filter(d => d.datasetId === inst.datasetId && d.path != null).map(d => d.path as string[])
@@ -183,6 +192,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req, req.body)
     const attr = expandAttribute(req.params.attrId, req.body, ctx)
+    if (await forwardIfForeign(federation, req, reply, id, { id, type: [], attrs: { [attr.name]: attr.instances } })) return reply
     await service.replaceAttribute(id, attr.name, attr.instances)
     return reply.status(204).send()
   })
@@ -192,6 +202,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
   }, async (req, reply) => {
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req)
+    if (await forwardIfForeign(federation, req, reply, id)) return reply
     await service.deleteAttribute(id, ctx.expandTerm(req.params.attrId), { datasetId: req.query.datasetId, deleteAll: req.query.deleteAll })
     return reply.status(204).send()
   })

@@ -1,6 +1,7 @@
 import type { ContextResolver } from '../context/index.ts'
 import type { NgsiService } from '../service.ts'
 import type { SubscriptionManager } from '../subscriptions/index.ts'
+import type { Federation } from './federation.ts'
 
 export interface NgsiLimits {
   /** page size when the request gives none (default 20) */
@@ -17,4 +18,6 @@ export interface NgsiRoutesOptions {
   basePath: string
   /** the subscriptions of this domain; without it the /subscriptions routes are not mounted */
   subscriptions?: SubscriptionManager
+  /** replication: writes to entities other domains own are forwarded to them; without it, all writes are local */
+  federation?: Federation
 }

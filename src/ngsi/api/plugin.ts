@@ -14,7 +14,7 @@ export const ngsiApi: FastifyPluginAsync<NgsiRoutesOptions> = async (app, opts) 
   // (prototype-poisoning protection). Other types are refused with 415 by fastify itself.
   app.addContentTypeParser(['application/ld+json', 'application/merge-patch+json'], { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
   // Only our options go down: passing fastify's own `prefix` again would mount the routes twice as deep.
-  const child: NgsiRoutesOptions = { service: opts.service, contexts: opts.contexts, limits: opts.limits, basePath: opts.basePath, subscriptions: opts.subscriptions }
+  const child: NgsiRoutesOptions = { service: opts.service, contexts: opts.contexts, limits: opts.limits, basePath: opts.basePath, subscriptions: opts.subscriptions, federation: opts.federation }
   await app.register(entityRoutes, child)
   await app.register(batchRoutes, child)
   await app.register(discoveryRoutes, child)

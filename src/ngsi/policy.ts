@@ -1,0 +1,166 @@
+/**
+ * The federation's write policy: who may write which entity. Entities of domain-owned types
+ * (Domain, InfrastructureElement, LowLevelOrchestrator by default) belong to one domain and only
+ * that domain writes them; any member may write the others. The same rules apply to writes made
+ * through this node's API (they are forwarded to the owner) and to changes received from other
+ * domains (they are rejected), so that no domain holds a change the others refuse.
+ */
+import { Ajv } from 'ajv'
+import type { EntityStore, Change, Envelope } from './store/index.ts'
+import { DEFAULT_VOCAB, type Attribute, type Entity } from './types.ts'
+
+/** The aerOS relationship from an infrastructure entity to its domain. */
+export const DOMAIN_RELATIONSHIP = `${DEFAULT_VOCAB}domain`
+export const DOMAIN_TYPE = `${DEFAULT_VOCAB}Domain`
+const DOMAIN_URN = 'urn:ngsi-ld:Domain:'
+
+/** Default domain-owned types (compact names, expanded with the core context's @vocab). */
+export const DEFAULT_OWNED_TYPES = ['Domain', 'InfrastructureElement', 'LowLevelOrchestrator']
+
+/** `urn:ngsi-ld:Domain:edge-1` → `edge-1` */
+export function domainFromUrn (urn: unknown): string | null {
+  return typeof urn === 'string' && urn.startsWith(DOMAIN_URN) && urn.length > DOMAIN_URN.length ? urn.slice(DOMAIN_URN.length) : null
+}
+
+const changeSchema = {
+  type: 'object',
+  required: ['id', 'o', 'n', 'h'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', minLength: 3, maxLength: 2048, pattern: '^[A-Za-z][A-Za-z0-9+.-]*:' },
+    o: { type: 'string', minLength: 1, maxLength: 63 },
+    n: { type: 'integer', minimum: 1 },
+    h: { type: 'string', pattern: '^\\d{16}-\\d{5}$' },
+    c: { const: 1 },
+    d: { const: 1 },
+    t: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 2048 } },
+    s: { anyOf: [{ type: 'null' }, { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 1024 } }] },
+    a: {
+      type: 'array',
+      maxItems: 10_000,
+      items: {
+        type: 'array',
+        minItems: 3,
+        maxItems: 3,
+        items: [
+          { type: 'string', minLength: 1, maxLength: 2048 },
+          { type: 'string', minLength: 1, maxLength: 2048 },
+          {
+            anyOf: [
+              { type: 'null' },
+              {
+                type: 'object',
+                required: ['type'],
+                properties: {
+                  type: { enum: ['Property', 'Relationship', 'GeoProperty', 'LanguageProperty', 'VocabularyProperty', 'JsonProperty', 'ListProperty', 'ListRelationship'] }
+                }
+              }
+            ]
+          }
+        ]
+      }
+    }
+  }
+} as const
+
+const validateChange = new Ajv({ allErrors: false, strictTuples: false }).compile<Change>(changeSchema)
+
+export interface WritePolicyInit {
+  /** this domain's name */
+  domain: string
+  /** expanded type IRIs whose entities belong to one domain */
+  ownedTypes: string[]
+}
+
+export class WritePolicy {
+  private readonly store: EntityStore
+  private readonly owned: Set<string>
+  readonly domain: string
+
+  constructor (store: EntityStore, init: WritePolicyInit) {
+    this.store = store
+    this.owned = new Set(init.ownedTypes)
+    this.domain = init.domain
+  }
+
+  isOwnedType (types: readonly string[]): boolean {
+    return types.some(t => this.owned.has(t))
+  }
+
+  /**
+   * The domain an entity belongs to, or null when any member may write it. A Domain entity
+   * belongs to the domain its id names; an infrastructure entity to the domain its `domain`
+   * relationship points at; failing both, to the domain that created it.
+   */
+  ownerOf (entity: Pick<Entity, 'id' | 'type' | 'attrs' | 'owner'>): string | null {
+    if (!this.isOwnedType(entity.type)) return null
+    if (entity.type.includes(DOMAIN_TYPE)) {
+      const fromId = domainFromUrn(entity.id)
+      if (fromId != null) return fromId
+    }
+    const rel = relationshipDomain(entity.attrs[DOMAIN_RELATIONSHIP])
+    if (rel != null) return rel
+    return entity.owner ?? null
+  }
+
+  /**
+   * Which domain must carry out a write to `id`: null for this domain, else the owner. `incoming`
+   * is the entity as the write would make it (create, replace, upsert), if known.
+   */
+  async ownerForWrite (id: string, incoming?: Pick<Entity, 'id' | 'type' | 'attrs'>): Promise<string | null> {
+    const current = await this.store.get(id)
+    const owner = current != null ? this.ownerOf(current) : incoming != null ? this.ownerOf({ ...incoming, owner: this.domain }) : null
+    if (owner != null && owner !== this.domain) return owner
+    // A write may not give away an entity of ours either (or create one for another domain):
+    // look at the entity as the write would leave it.
+    if (incoming != null) {
+      const next = {
+        id,
+        type: [...new Set([...(current?.type ?? []), ...incoming.type])],
+        attrs: { ...(current?.attrs ?? {}), ...incoming.attrs },
+        owner: current?.owner ?? this.domain
+      }
+      const after = this.ownerOf(next)
+      if (after != null && after !== this.domain) return after
+    }
+    return null
+  }
+
+  /** Checks a received envelope: every change well-formed and allowed for its origin. */
+  async checkEnvelope (env: Envelope): Promise<string | null> {
+    for (const ch of env.c) {
+      if (!validateChange(ch)) {
+        const e = validateChange.errors?.[0]
+        return `malformed change ${(ch as { n?: unknown })?.n as string ?? '?'}: ${e?.instancePath ?? ''} ${e?.message ?? ''}`.trim()
+      }
+      const refused = await this.checkChange(ch)
+      if (refused != null) return refused
+    }
+    return null
+  }
+
+  private async checkChange (ch: Change): Promise<string | null> {
+    const current = await this.store.get(ch.id)
+    const types = ch.t ?? current?.type ?? []
+    if (!this.isOwnedType(types) && (current == null || !this.isOwnedType(current.type))) return null
+    if (current != null) {
+      const owner = this.ownerOf(current)
+      if (owner != null && owner !== ch.o) return `${ch.o} may not write ${ch.id}, which belongs to ${owner}`
+    }
+    if (types.includes(DOMAIN_TYPE)) {
+      const named = domainFromUrn(ch.id)
+      if (named != null && named !== ch.o) return `${ch.o} may not write the Domain entity of ${named}`
+    }
+    for (const [name, , value] of ch.a ?? []) {
+      if (name !== DOMAIN_RELATIONSHIP || value == null) continue
+      const target = relationshipDomain([value])
+      if (target != null && target !== ch.o) return `${ch.o} may not assign ${ch.id} to domain ${target}`
+    }
+    return null
+  }
+}
+
+function relationshipDomain (instances: Attribute[] | undefined): string | null {
+  const obj = instances?.[0]?.object
+  return domainFromUrn(Array.isArray(obj) ? obj[0] : obj)
+}

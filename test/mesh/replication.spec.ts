@@ -1,0 +1,177 @@
+import { strict as assert } from 'node:assert'
+import type { ContinuumNode } from '../../src/node.ts'
+import { createSigner, loadOrCreateDomainKey } from '../../identity/index.ts'
+import { entitiesTopic } from '../../mesh/index.ts'
+import { api, cleanup, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
+
+const E = '/ngsi-ld/v1/entities'
+const room = (id: string, temp: number) => ({ id, type: 'Room', temperature: { type: 'Property', value: temp } })
+const ie = (domain: string, n: number) => ({
+  id: `urn:ngsi-ld:InfrastructureElement:${domain}:${n}`,
+  type: 'InfrastructureElement',
+  cpuCores: { type: 'Property', value: 4 },
+  domain: { type: 'Relationship', object: `urn:ngsi-ld:Domain:${domain}` }
+})
+
+async function digest (node: ContinuumNode): Promise<{ entityHash: string, entities: number, versionVector: Record<string, number> }> {
+  return (await api(node, 'GET', '/mesh/v1/digest')).body
+}
+
+async function converged (nodes: ContinuumNode[]): Promise<boolean> {
+  const ds = await Promise.all(nodes.map(digest))
+  return ds.every(d => d.entityHash === ds[0].entityHash)
+}
+
+function rejectsOf (node: ContinuumNode, peerId: string): number {
+  const member = node.mesh.membership.table().find(m => m.peerId === peerId)
+  if (member != null) return member.rejects
+  return node.mesh.membership.listStrangers().find(s => s.peerId === peerId)?.rejects ?? 0
+}
+
+/**
+ * Replication between real nodes over libp2p on 127.0.0.1 (the fault tests with network
+ * namespaces are in test/federation/): gossip, anti-entropy after downtime, the write policy
+ * with forwarding to the owner, and forged or malformed gossip from a member.
+ */
+describe('replication between domains', function () {
+  this.timeout(90_000)
+  let a: TestDomain, b: TestDomain, c: TestDomain
+  let A: ContinuumNode, B: ContinuumNode, C: ContinuumNode
+
+  before(async () => {
+    [a, b, c] = await Promise.all(['domain-a', 'domain-b', 'domain-c'].map(prepareDomain))
+    A = nodeFor(a, { members: [b, c] })
+    B = nodeFor(b, { members: [a, c], bootstrap: [a] })
+    C = nodeFor(c, { members: [a, b], bootstrap: [a, b] })
+    await A.start()
+    await Promise.all([B.start(), C.start()])
+    await waitFor(() => [A, B, C].every(n => n.mesh.membership.alivePeers().length === 2), 'the three domains to see each other')
+  })
+
+  after(cleanup)
+
+  it('a write at one domain is readable at the others, with its owner and writer', async () => {
+    assert.equal((await api(A, 'POST', E, room('urn:ngsi-ld:Room:r1', 20))).status, 201)
+    const got = await waitFor(async () => { const r = await api(C, 'GET', `${E}/urn:ngsi-ld:Room:r1?options=sysAttrs`); return r.status === 200 ? r.body : null }, 'C to see Room r1')
+    assert.equal(got.ownerDomain, 'domain-a')
+    assert.equal(got.temperature.writerDomain, 'domain-a')
+    assert.equal(got.temperature.value, 20)
+    // Any member may write shared types: B updates, A and C see B as the writer.
+    assert.equal((await api(B, 'PATCH', `${E}/urn:ngsi-ld:Room:r1/attrs`, { temperature: { type: 'Property', value: 21 } })).status, 204)
+    await waitFor(async () => (await api(A, 'GET', `${E}/urn:ngsi-ld:Room:r1?options=sysAttrs`)).body?.temperature?.writerDomain === 'domain-b', 'A to see B\'s update')
+    await waitFor(async () => await converged([A, B, C]), 'equal digests')
+  })
+
+  it('forwards a write to an entity another domain owns, and the owner carries it out', async () => {
+    assert.equal((await api(A, 'POST', E, ie('domain-a', 1))).status, 201)
+    await waitFor(async () => (await api(B, 'GET', `${E}/urn:ngsi-ld:InfrastructureElement:domain-a:1`)).status === 200, 'B to see A\'s IE')
+    const res = await api(B, 'PATCH', `${E}/urn:ngsi-ld:InfrastructureElement:domain-a:1/attrs`, { cpuCores: { type: 'Property', value: 8 } })
+    assert.equal(res.status, 204)
+    assert.equal(res.headers.get('x-cmesh-forwarded-by'), 'domain-a')
+    // B reads its own write at once (it waited for A's change), and A's is the last writer.
+    const atB = await api(B, 'GET', `${E}/urn:ngsi-ld:InfrastructureElement:domain-a:1?options=sysAttrs`)
+    assert.equal(atB.body.cpuCores.value, 8)
+    assert.equal(atB.body.cpuCores.writerDomain, 'domain-a')
+    // Creating an IE for another domain goes to that domain as well.
+    const created = await api(C, 'POST', E, ie('domain-b', 7))
+    assert.equal(created.status, 201)
+    assert.equal(created.headers.get('x-cmesh-forwarded-by'), 'domain-b')
+    assert.equal((await api(C, 'GET', `${E}/urn:ngsi-ld:InfrastructureElement:domain-b:7?options=sysAttrs`)).body.ownerDomain, 'domain-b')
+  })
+
+  it('splits a batch by owner and merges the owners\' results', async () => {
+    const res = await api(C, 'POST', '/ngsi-ld/v1/entityOperations/upsert', [ie('domain-c', 1), ie('domain-a', 2), room('urn:ngsi-ld:Room:r2', 5)])
+    assert.equal(res.status, 201, JSON.stringify(res.body))
+    assert.deepEqual([...res.body].sort(), ['urn:ngsi-ld:InfrastructureElement:domain-a:2', 'urn:ngsi-ld:InfrastructureElement:domain-c:1', 'urn:ngsi-ld:Room:r2'])
+    const ownerAtA = async (id: string): Promise<string | undefined> => (await api(A, 'GET', `${E}/urn:ngsi-ld:InfrastructureElement:${id}?options=sysAttrs`)).body?.ownerDomain
+    await waitFor(async () => await ownerAtA('domain-c:1') === 'domain-c', 'A to see C\'s IE, owned by C')
+    assert.equal(await ownerAtA('domain-a:2'), 'domain-a', 'A carried out its part itself')
+  })
+
+  it('answers 503 and writes nothing when the owner is unreachable', async () => {
+    await A.stop()
+    await waitFor(() => B.mesh.membership.table().find(m => m.peerId === a.peerId)?.state !== 'alive', 'B to notice A is gone')
+    const res = await api(B, 'PATCH', `${E}/urn:ngsi-ld:InfrastructureElement:domain-a:1/attrs`, { cpuCores: { type: 'Property', value: 16 } })
+    assert.equal(res.status, 503)
+    assert.match(res.body.detail, /domain-a.*nothing was written/)
+    assert.equal((await api(B, 'GET', `${E}/urn:ngsi-ld:InfrastructureElement:domain-a:1`)).body.cpuCores.value, 8)
+    A = nodeFor(a, { members: [b, c] })
+    await A.start()
+  })
+
+  it('catches up by anti-entropy after missing writes while down', async () => {
+    await C.stop()
+    for (let i = 0; i < 40; i++) await api(i % 2 === 0 ? A : B, 'POST', E, room(`urn:ngsi-ld:Room:down-${i}`, i))
+    assert.equal((await api(A, 'POST', '/ngsi-ld/v1/entityOperations/upsert', Array.from({ length: 200 }, (_, i) => room(`urn:ngsi-ld:Room:bulk-${i}`, i)))).status, 201)
+    C = nodeFor(c, { members: [a, b], bootstrap: [a, b] })
+    await C.start()
+    await waitFor(async () => await converged([A, B, C]), 'C to catch up (equal digests)', 30_000)
+    const d = await digest(C)
+    assert.ok(d.entities >= 244)
+    const dA = await digest(A)
+    assert.deepEqual(d.versionVector, dA.versionVector)
+  })
+
+  describe('forged and malformed gossip from a member', () => {
+    let m: TestDomain
+    let M: ContinuumNode
+    let signer: ReturnType<typeof createSigner>
+
+    before(async () => {
+      m = await prepareDomain('domain-m')
+      signer = createSigner((await loadOrCreateDomainKey(m.dataDir)).privateKey)
+      // M is a member for A (so A connects to it and hears it), but not for B or C.
+      await A.stop()
+      A = nodeFor(a, { members: [b, c, m] })
+      await A.start()
+      M = nodeFor(m, { members: [a], bootstrap: [a] })
+      await M.start()
+      await waitFor(() => A.mesh.membership.table().find(r => r.peerId === m.peerId)?.state === 'alive', 'A to hear M')
+      await waitFor(() => (A.mesh.libp2p.services.pubsub.getSubscribers(entitiesTopic('test')).some(p => p.toString() === m.peerId)), 'M to subscribe')
+    })
+
+    const publish = async (body: unknown): Promise<void> => {
+      const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : new TextEncoder().encode(JSON.stringify(body))
+      await M.mesh.libp2p.services.pubsub.publish(entitiesTopic('test'), bytes)
+    }
+    const envelope = (origin: string, n: number, changes: unknown[]) => {
+      const d = JSON.stringify({ o: origin, p: m.peerId, f: n, t: n + changes.length - 1, c: changes })
+      return { d, s: Buffer.from(signer.sign(Buffer.from(d))).toString('base64') }
+    }
+    const change = (id: string, origin: string, n: number, extra: Record<string, unknown>) => ({ id, o: origin, n, h: `${String(Date.now()).padStart(16, '0')}-00000`, ...extra })
+
+    const cases: Array<[string, () => unknown]> = [
+      ['an envelope claiming another domain as origin', () => ({ v: 1, e: [envelope('domain-a', 900, [change('urn:ngsi-ld:Room:forged', 'domain-a', 900, { c: 1, t: ['https://x/T'] })])] })],
+      ['a change to an entity another domain owns', () => ({ v: 1, e: [envelope('domain-m', 1, [change('urn:ngsi-ld:InfrastructureElement:domain-a:1', 'domain-m', 1, { a: [['https://uri.etsi.org/ngsi-ld/default-context/cpuCores', '@none', { type: 'Property', value: 1 }]] })])] })],
+      ['a change with a bad schema', () => ({ v: 1, e: [envelope('domain-m', 2, [change('not a uri', 'domain-m', 2, { t: 'Room' })])] })],
+      ['a bad signature', () => { const e = envelope('domain-m', 3, [change('urn:ngsi-ld:Room:sig', 'domain-m', 3, { c: 1, t: ['https://x/T'] })]); return { v: 1, e: [{ d: e.d, s: Buffer.alloc(64).toString('base64') }] } }],
+      ['a body that is not JSON', () => '{not json'],
+      ['an oversized message', () => ({ v: 1, e: [envelope('domain-m', 4, [change('urn:ngsi-ld:Room:big', 'domain-m', 4, { c: 1, t: ['https://x/T'], a: [['https://x/blob', '@none', { type: 'Property', value: 'x'.repeat(1_100_000) }]] })])] })]
+    ]
+
+    for (const [what, make] of cases) {
+      it(`rejects and counts ${what}, and it changes nothing`, async () => {
+        const before = rejectsOf(A, m.peerId)
+        const digestBefore = await digest(A)
+        await publish(make())
+        await waitFor(() => rejectsOf(A, m.peerId) > before, `A to count the reject (${what})`)
+        assert.equal((await digest(A)).entityHash, digestBefore.entityHash)
+      })
+    }
+
+    it('counts a replayed envelope and applies it only once', async () => {
+      // Sequence numbers 1–4 were used (and refused) above.
+      const msg = { v: 1, e: [envelope('domain-m', 10, [change('urn:ngsi-ld:Room:from-m', 'domain-m', 10, { c: 1, t: ['https://uri.etsi.org/ngsi-ld/default-context/Room'] })])] }
+      await publish(msg)
+      await waitFor(async () => (await api(A, 'GET', `${E}/urn:ngsi-ld:Room:from-m`)).status === 200, 'A to apply M\'s valid change')
+      const before = rejectsOf(A, m.peerId)
+      await publish(msg)
+      await waitFor(() => rejectsOf(A, m.peerId) > before, 'A to count the replay')
+      assert.ok((A.mesh.replicator?.stats.replays ?? 0) >= 1)
+    })
+
+    it('a non-member cannot publish at all: it is never connected', () => {
+      assert.equal(B.mesh.libp2p.getConnections().some(conn => conn.remotePeer.toString() === m.peerId), false)
+    })
+  })
+})
