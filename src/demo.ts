@@ -9,6 +9,8 @@ import { createServer } from 'node:net'
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import { stringify } from 'yaml'
+import { randomBytes } from 'node:crypto'
+import { addUser, listUsers, setPassword, USERS_FILE_NAME } from '../identity/index.ts'
 import { linkConfigs } from './setup/link.ts'
 import { CMESH_BIN } from './paths.ts'
 
@@ -65,9 +67,40 @@ export async function writeDemoConfigs (opts: DemoOptions): Promise<string[]> {
 
 interface Peers { members: Array<{ self: boolean, state: string, domain: string | null, peerId: string }> }
 
-async function fetchPeers (url: string): Promise<Peers | null> {
+/** The demo's admin, the same in every domain (so that one login works everywhere). */
+export const DEMO_ADMIN = 'admin'
+
+/**
+ * Creates (or resets) the demo admin in every domain's embedded directory with a fresh random
+ * password, and keeps it in `<dir>/credentials.txt` (0600) for the operator.
+ */
+async function prepareAdmin (dir: string, names: string[]): Promise<string> {
+  const password = randomBytes(12).toString('base64url')
+  for (const name of names) {
+    const file = join(dir, name, USERS_FILE_NAME)
+    const exists = (await listUsers(file).catch(() => [])).some(u => u.username === DEMO_ADMIN)
+    if (exists) await setPassword(file, DEMO_ADMIN, password)
+    else await addUser(file, { username: DEMO_ADMIN, password, groups: ['admin'], displayName: 'Demo administrator' })
+  }
+  await writeFile(join(dir, 'credentials.txt'), `username: ${DEMO_ADMIN}\npassword: ${password}\n`, { mode: 0o600 })
+  return password
+}
+
+async function login (url: string, password: string): Promise<string | null> {
   try {
-    const res = await fetch(`${url}/mesh/v1/peers`, { signal: AbortSignal.timeout(1000) })
+    const res = await fetch(`${url}/auth/v1/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: DEMO_ADMIN, password }),
+      signal: AbortSignal.timeout(5000)
+    })
+    return res.ok ? (await res.json() as { access_token: string }).access_token : null
+  } catch { return null }
+}
+
+async function fetchPeers (url: string, token: string | null): Promise<Peers | null> {
+  try {
+    const res = await fetch(`${url}/mesh/v1/peers`, { signal: AbortSignal.timeout(1000), headers: token != null ? { authorization: `Bearer ${token}` } : {} })
     return res.ok ? await res.json() as Peers : null
   } catch { return null }
 }
@@ -86,6 +119,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
   out(`Preparing ${n} domain${n === 1 ? '' : 's'} in ${relative(process.cwd(), resolve(opts.dir)) || '.'} …`)
   const files = await writeDemoConfigs(opts)
   const names = files.map((_, i) => demoDomainName(i))
+  const password = await prepareAdmin(resolve(opts.dir), names)
   const urls = names.map((_, i) => `http://127.0.0.1:${opts.apiPort + i}`)
   const logs = names.map(name => join(resolve(opts.dir), name, 'node.log'))
 
@@ -136,8 +170,11 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000)
   let lastReport = 0
   let ready = false
+  // One token from domain-a serves for all: every domain accepts tokens any member issued.
+  let token: string | null = null
   while (!stopping && Date.now() < deadline) {
-    const views = await Promise.all(urls.map(fetchPeers))
+    token ??= await login(urls[0], password)
+    const views = await Promise.all(urls.map(async u => await fetchPeers(u, token)))
     const seen = views.map(v => v?.members.filter(m => !m.self && m.state === 'alive').length ?? -1)
     if (seen.every(s => s === n - 1)) { ready = true; break }
     if (Date.now() - lastReport > 2000) {
@@ -148,7 +185,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
   }
 
   if (ready) {
-    const peers = await Promise.all(urls.map(fetchPeers))
+    const peers = await Promise.all(urls.map(async u => await fetchPeers(u, token)))
     const rows = names.map((name, i) => [
       name,
       urls[i],
@@ -163,7 +200,9 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
     out(fmt(header))
     for (const r of rows) out(fmt(r))
     out('')
-    out(`Membership:  curl ${urls[0]}/mesh/v1/peers`)
+    out(`Admin:       ${DEMO_ADMIN} / ${password}   (also in ${relative(process.cwd(), join(resolve(opts.dir), 'credentials.txt'))})`)
+    out(`Token:       TOKEN=$(curl -s -X POST ${urls[0]}/auth/v1/token -H 'content-type: application/json' -d '{"username":"${DEMO_ADMIN}","password":"${password}"}' | jq -r .access_token)`)
+    out(`Membership:  curl -H "Authorization: Bearer $TOKEN" ${urls[0]}/mesh/v1/peers`)
     out(`OpenAPI:     ${urls[0]}/docs`)
     out(`Logs:        ${relative(process.cwd(), logs[0])} (one per domain)`)
     out('Press Ctrl-C to stop.')

@@ -89,7 +89,7 @@ export class NodeFederation implements Federation {
     const origin = seq.slice(0, i)
     const n = Number(seq.slice(i + 1))
     const deadline = Date.now() + READ_YOUR_WRITE_MS
-    while (!this.c.store.isReceived(origin, n) && Date.now() < deadline) await new Promise(r => setTimeout(r, 10))
+    while (!this.c.store.isVisible(origin, n) && Date.now() < deadline) await new Promise(r => setTimeout(r, 10))
   }
 
   /** The check the mesh runs on received envelopes. */

@@ -5,9 +5,17 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { createSigner, loadOrCreateDomainKey } from '../identity/index.ts'
+import {
+  createSigner, exportPublicKey, loadOrCreateDomainKey, readDomainCertificate, EmbeddedDirectory, LdapDirectory,
+  USERS_FILE_NAME, type Directory
+} from '../identity/index.ts'
+import { readFile } from 'node:fs/promises'
 import { Mesh } from '../mesh/index.ts'
 import { createApi, type Api, type NodeInfo } from './api/index.ts'
+import type { RouteEntry } from './auth/plugin.ts'
+import { AuthService } from './auth/service.ts'
+import { authRoutes } from './auth/routes.ts'
+import { publishDomainEntity } from './domain-entity.ts'
 import type { NodeConfig } from './config/index.ts'
 import { CmeshError } from './errors.ts'
 import { createLogger, type Logger } from './log.ts'
@@ -43,6 +51,9 @@ export class ContinuumNode {
   private contexts?: ContextResolver
   private subscriptionManager?: SubscriptionManager
   private federationGlue?: NodeFederation
+  private authService?: AuthService
+  private routeTable: RouteEntry[] = []
+  private tls = false
   private readonly load = new LoadSampler()
   private startedAt = 0
   private boundApiUrl = ''
@@ -86,8 +97,39 @@ export class ContinuumNode {
       version: VERSION,
       startedAt: this.startedAt,
       apiUrl: this.apiUrl,
-      multiaddrs: this.mesh.multiaddrs()
+      multiaddrs: this.mesh.multiaddrs(),
+      authMode: this.config.auth.mode,
+      tls: this.tls
     }
+  }
+
+  /** Every REST route with its declared access rule (for audits and the RBAC test sweep). */
+  routes (): RouteEntry[] {
+    return this.routeTable
+  }
+
+  /** Authentication (null when auth.mode is disabled). */
+  get auth (): AuthService | null {
+    return this.authService ?? null
+  }
+
+  /** The user directory the config names: the embedded file (default) or LDAP. */
+  private async directory (): Promise<Directory> {
+    const d = this.config.auth.directory
+    const logger = this.log.child({ component: 'auth:directory' })
+    if (d.type === 'embedded') return new EmbeddedDirectory({ file: d.file ?? join(this.config.dataDir, USERS_FILE_NAME) }, { logger })
+    const bindPassword = d.bindPasswordFile != null ? (await readFile(d.bindPasswordFile, 'utf8')).trim() : undefined
+    return new LdapDirectory({
+      url: d.url,
+      bindDN: d.bindDN,
+      bindPassword,
+      userBase: d.userBase,
+      userFilter: d.userFilter,
+      groupBase: d.groupBase,
+      groupFilter: d.groupFilter,
+      groupNameAttribute: d.groupNameAttribute,
+      timeoutMs: d.timeoutMs
+    }, { logger })
   }
 
   async start (): Promise<void> {
@@ -171,6 +213,22 @@ export class ContinuumNode {
       })
       this.federationGlue = federation
 
+      const directory = await this.directory()
+      const auth = config.auth.mode === 'enabled'
+        ? new AuthService({ directory, privateKey: key.privateKey, store, log: log.child({ component: 'auth' }) }, {
+          domain: config.domain.name,
+          federation: config.federation.name,
+          roleMapping: config.auth.roleMapping,
+          tokenTtlSeconds: config.auth.tokenTtlSeconds,
+          refreshTtlSeconds: config.auth.refreshTtlSeconds
+        })
+        : null
+      await auth?.start()
+      this.authService = auth ?? undefined
+      if (auth == null) log.warn('auth.mode is disabled: every request acts as admin. Use this only for local experiments.')
+      const certificate = await readDomainCertificate(config.dataDir)
+      this.tls = certificate != null
+
       const ngsiOptions = {
         prefix: NGSI_PREFIX,
         basePath: NGSI_PREFIX,
@@ -180,7 +238,7 @@ export class ContinuumNode {
         federation,
         limits: { defaultLimit: config.ngsi.defaultLimit, maxLimit: config.ngsi.maxLimit }
       }
-      this.api = await createApi({
+      const created = await createApi({
         log: log.child({ component: 'api' }),
         info: () => this.info(),
         mesh: {
@@ -191,9 +249,19 @@ export class ContinuumNode {
           replication: () => mesh.replicator?.stats ?? null,
           digest: async () => await federation.digest()
         },
-        plugins: [async (app) => { await app.register(ngsiApi, ngsiOptions) }],
+        plugins: [
+          async (app) => { await app.register(ngsiApi, ngsiOptions) },
+          async (app) => { await app.register(authRoutes, { prefix: '/auth/v1', auth, loginRateLimit: config.auth.loginRateLimit }) }
+        ],
         allowedMethods: (path) => path.startsWith(NGSI_PREFIX + '/') ? allowedMethods(path.slice(NGSI_PREFIX.length)) : null
-      }, { bodyLimit: config.api.bodyLimit, version: VERSION })
+      }, {
+        bodyLimit: config.api.bodyLimit,
+        version: VERSION,
+        accessControl: { auth, domain: config.domain.name, audit: log.child({ component: 'audit' }) },
+        https: certificate != null ? { cert: certificate.certPem, key: certificate.keyPem } : undefined
+      })
+      this.api = created.app
+      this.routeTable = created.routes
       try {
         await this.api.listen({ host: config.api.host, port: config.api.port })
       } catch (err) {
@@ -217,8 +285,15 @@ export class ContinuumNode {
       const addr = this.api.server.address()
       const port = typeof addr === 'object' && addr != null ? addr.port : config.api.port
       const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host
-      this.boundApiUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
-      log.warn({ url: this.apiUrl }, 'REST API serves plain HTTP (TLS comes with the identity module)')
+      this.boundApiUrl = `${this.tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+      if (!this.tls) log.warn({ url: this.apiUrl }, 'REST API serves plain HTTP: no domain certificate in the data directory (see `cmesh ca issue`); fine for local demos only')
+      await publishDomainEntity(store, {
+        domain: config.domain.name,
+        fqdn: config.domain.fqdn,
+        publicUrl: this.apiUrl,
+        peerId: this.peerId,
+        signingKey: exportPublicKey(key.privateKey)
+      })
       log.info({ domain: config.domain.name, peerId: this.peerId, api: this.apiUrl, mesh: this.mesh.multiaddrs() }, 'node started')
     } catch (err) {
       await this.stop().catch(() => {})
@@ -238,6 +313,7 @@ export class ContinuumNode {
       try { await fn() } catch (err) { errors.push(err); this.log.error({ err }, `stopping ${what} failed`) }
     }
     await step('api', async () => this.api?.close())
+    await step('auth', async () => this.authService?.stop())
     await step('federation', () => { this.federationGlue?.stop() })
     await step('mesh', async () => this.meshService?.stop())
     await step('load sampler', () => { this.load.stop() })

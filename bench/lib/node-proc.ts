@@ -34,6 +34,8 @@ export async function startNodeProcess (config: Record<string, unknown>): Promis
     api: { host: '127.0.0.1', port, bodyLimit: 64 * 1024 * 1024 },
     mesh: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     log: { level: 'warn', format: 'json' },
+    // Figures without authentication unless a bench asks for it (the auth bench compares both).
+    auth: { mode: 'disabled' },
     ...config
   }
   await writeFile(file, stringify(full))

@@ -12,6 +12,9 @@ export interface NodeInfo {
   startedAt: number
   apiUrl: string
   multiaddrs: string[]
+  /** 'disabled' only for local experiments (every caller is admin) */
+  authMode: 'enabled' | 'disabled'
+  tls: boolean
 }
 
 export interface MeshView {

@@ -27,6 +27,20 @@ export const PROBLEMS: Record<string, ProblemKind> = {
   CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
   MESH_NOT_MEMBER: { status: 403, title: 'Not a federation member' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+  TOO_MANY_REQUESTS: { status: 429, title: 'Too many requests' },
+  ROUTE_WITHOUT_ROLE: { status: 500, title: 'Route without access rule' },
+
+  // Authentication and authorization
+  AUTH_UNAUTHORIZED: { status: 401, title: 'Unauthorized' },
+  AUTH_FORBIDDEN: { status: 403, title: 'Forbidden' },
+  IDENTITY_INVALID_CREDENTIALS: { status: 401, title: 'Invalid credentials' },
+  IDENTITY_DIRECTORY_UNAVAILABLE: { status: 503, title: 'User directory unavailable' },
+  IDENTITY_TOKEN_EXPIRED: { status: 401, title: 'Token expired' },
+  IDENTITY_TOKEN_INVALID: { status: 401, title: 'Invalid token' },
+  IDENTITY_UNKNOWN_ISSUER: { status: 401, title: 'Unknown token issuer' },
+  IDENTITY_ISSUER_REVOKED: { status: 401, title: 'Token issuer revoked' },
+  IDENTITY_CERT_INVALID: { status: 400, title: 'Invalid certificate' },
+  IDENTITY_REVOCATION_LIST_INVALID: { status: 400, title: 'Invalid revocation list' },
   INTERNAL: { status: 500, title: 'Internal error' },
 
   // NGSI-LD (ETSI GS CIM 009 clause 5.5.2 / the broker convention for statuses)

@@ -7,6 +7,9 @@ import { FASTIFY_CODES, PROBLEMS, ProblemSchema, problemFor, type ProblemDetails
 import { healthRoutes } from './routes/health.ts'
 import { meshRoutes } from './routes/mesh.ts'
 import type { ApiComponents } from './interface.ts'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import { installAccessControl, type AccessControlOptions, type RouteEntry } from '../auth/plugin.ts'
 
 export type Api = FastifyInstance<any, any, any, Logger, TypeBoxTypeProvider>
 
@@ -14,6 +17,10 @@ export interface ApiInit {
   /** largest request body, bytes (default 1 MiB) */
   bodyLimit?: number
   version: string
+  /** who may call what (installed before any route, so that no route escapes it) */
+  accessControl: AccessControlOptions
+  /** serve HTTPS with this certificate and key (PEM) */
+  https?: { cert: string, key: string }
 }
 
 interface AjvLikeError { keyword: string, instancePath: string, message?: string, params: Record<string, unknown> }
@@ -62,6 +69,7 @@ function toProblem (err: FastifyError & { data?: Record<string, unknown> }, url:
   const fastifyCode = err.code != null ? FASTIFY_CODES[err.code] : undefined
   if (fastifyCode != null) return as(fastifyCode, err.message)
   if (err.code != null && err.code in PROBLEMS) return as(err.code, err.message)
+  if (err.statusCode === 429) return as('TOO_MANY_REQUESTS', err.message)
   if (err instanceof SyntaxError || (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500)) {
     return { ...as('BAD_REQUEST', err.message), status: err.statusCode ?? 400 }
   }
@@ -72,8 +80,9 @@ function toProblem (err: FastifyError & { data?: Record<string, unknown> }, url:
  * Builds the REST API: one fastify instance, each API area a plugin, OpenAPI at /docs, and one
  * error handler that turns every error into ProblemDetails.
  */
-export async function createApi (components: ApiComponents, init: ApiInit): Promise<Api> {
+export async function createApi (components: ApiComponents, init: ApiInit): Promise<{ app: Api, routes: RouteEntry[] }> {
   const app = Fastify({
+    ...(init.https != null ? { https: { cert: init.https.cert, key: init.https.key, minVersion: 'TLSv1.2' as const } } : {}),
     loggerInstance: components.log,
     // Per-request lines at info would cost more than the requests; we log them at debug below.
     logController: new LogController({ disableRequestLogging: true }),
@@ -84,11 +93,20 @@ export async function createApi (components: ApiComponents, init: ApiInit): Prom
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api
 
   app.addSchema(ProblemSchema)
+  const routes = installAccessControl(app, { ...init.accessControl, publicPrefixes: ['/docs'] })
+  await app.register(helmet, {
+    // The OpenAPI UI styles itself inline and loads its images as data: URLs.
+    contentSecurityPolicy: { directives: { 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } },
+    hsts: init.https != null
+  })
+  // Per-route limits only (the token endpoint), keyed by client address.
+  await app.register(rateLimit, { global: false })
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const problem = toProblem(err, req.url)
     if (problem.status >= 500) req.log.error({ err, url: req.url, method: req.method }, 'request failed')
     else req.log.debug({ code: err.code, url: req.url, detail: problem.detail }, 'request refused')
+    if (problem.status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="continuum-mesh"')
     void reply.status(problem.status).type(problemContentType(req.url)).send(problem)
   })
   app.setNotFoundHandler((req, reply) => {
@@ -116,15 +134,18 @@ export async function createApi (components: ApiComponents, init: ApiInit): Prom
       },
       tags: [
         { name: 'node', description: 'health and status of this node' },
-        { name: 'mesh', description: 'federation membership' }
-      ]
+        { name: 'mesh', description: 'federation membership' },
+        { name: 'auth', description: 'tokens' }
+      ],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }]
     }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(healthRoutes, { components })
   await app.register(meshRoutes, { components, prefix: '/mesh/v1' })
   for (const plugin of components.plugins ?? []) await plugin(app)
-  return app
+  return { app, routes }
 }
 
 /** NGSI-LD clients expect ProblemDetails as application/json; elsewhere we use RFC 9457's type. */

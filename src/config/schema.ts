@@ -56,6 +56,35 @@ export const ConfigSchema = Type.Object({
       timeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, description: 'time limit of one @context fetch' })
     }, { additionalProperties: false })
   }, { additionalProperties: false }),
+  auth: Type.Object({
+    mode: Type.Union([Type.Literal('enabled'), Type.Literal('disabled')], {
+      description: 'disabled: every request acts as admin — for local experiments only, logged loudly and shown in /health'
+    }),
+    directory: Type.Union([
+      Type.Object({
+        type: Type.Literal('embedded'),
+        file: Type.Optional(Type.String({ description: 'users file (default <dataDir>/users.json); manage with `cmesh user`' }))
+      }, { additionalProperties: false }),
+      Type.Object({
+        type: Type.Literal('ldap'),
+        url: Type.String({ pattern: '^ldaps?://', description: 'ldap://host:port or ldaps://host:port' }),
+        bindDN: Type.Optional(Type.String()),
+        bindPasswordFile: Type.Optional(Type.String({ description: 'file holding the service account password (keeps it out of the config)' })),
+        userBase: Type.String(),
+        userFilter: Type.Optional(Type.String()),
+        groupBase: Type.Optional(Type.String()),
+        groupFilter: Type.Optional(Type.String()),
+        groupNameAttribute: Type.Optional(Type.String()),
+        timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 }))
+      }, { additionalProperties: false })
+    ]),
+    roleMapping: Type.Record(Type.String(), Type.Array(Type.Union([Type.Literal('viewer'), Type.Literal('deployer'), Type.Literal('operator'), Type.Literal('admin')])), {
+      description: 'directory group → roles it grants'
+    }),
+    tokenTtlSeconds: Type.Integer({ minimum: 30, maximum: 86_400 }),
+    refreshTtlSeconds: Type.Integer({ minimum: 60, maximum: 30 * 86_400 }),
+    loginRateLimit: Type.Integer({ minimum: 1, maximum: 100_000, description: 'token requests per minute per client address' })
+  }, { additionalProperties: false }),
   replication: Type.Object({
     ownedTypes: Type.Array(Type.String({ minLength: 1 }), { description: 'entity types that only their own domain may write (terms of the core context, or IRIs)' }),
     syncIntervalMs: Millis('how often to pull missing changes from peers that are ahead (anti-entropy)'),
@@ -116,6 +145,17 @@ export const DEFAULT_CONFIG: NodeConfig = {
     cacheSize: 20_000,
     sync: true,
     contexts: { local: {}, allowRemote: true, timeoutMs: 5000 }
+  },
+  auth: {
+    mode: 'enabled',
+    directory: { type: 'embedded' },
+    // A group named like a role grants it (see identity/roles.ts; aerOS names: README).
+    roleMapping: { viewer: ['viewer'], deployer: ['deployer'], operator: ['operator'], admin: ['admin'] },
+    // Short-lived access tokens: a token cannot be recalled, so it should not outlive its use for long.
+    tokenTtlSeconds: 900,
+    refreshTtlSeconds: 8 * 3600,
+    // Enough for people and scripts; slows password guessing to a crawl.
+    loginRateLimit: 20
   },
   replication: {
     ownedTypes: ['Domain', 'InfrastructureElement', 'LowLevelOrchestrator'],

@@ -10,9 +10,20 @@ import { pino } from 'pino'
 import { buildConfig, type NodeConfigInput } from '../../src/config/index.ts'
 import { ContinuumNode } from '../../src/node.ts'
 import { loadOrCreateDomainKey } from '../../identity/index.ts'
-import type { Logger } from '../../src/log.ts'
+import { createLogger, type Logger } from '../../src/log.ts'
 
 const cleanups: Array<() => Promise<void>> = []
+
+/**
+ * Secrets used by tests (passwords, private keys) and every log line written by test nodes: the
+ * root hook in test/helpers/root-hooks.ts checks, after the whole run, that no line holds a secret.
+ */
+export const SECRETS = new Set<string>()
+export const LOG_LINES: string[] = []
+
+export function registerSecret (s: string): void {
+  if (s.length >= 8) SECRETS.add(s)
+}
 
 /** Runs every registered cleanup (newest first). Call from an `after` hook. */
 export async function cleanup (): Promise<void> {
@@ -55,6 +66,13 @@ export async function waitFor<T> (check: () => T | Promise<T>, what: string, tim
   }
 }
 
+/** The default logger of test nodes: debug lines into LOG_LINES, for the secrets check. */
+export function capturingLogger (): Logger {
+  const stream = new Writable({ write (chunk, _enc, cb) { LOG_LINES.push(String(chunk)); cb() } })
+  // The production logger (same redaction), writing into memory.
+  return createLogger({ level: 'debug', destination: stream })
+}
+
 /** A logger that keeps every line in memory (for assertions) and prints nothing. */
 export function memoryLogger (level = 'debug'): { log: Logger, lines: string[] } {
   const lines: string[] = []
@@ -72,6 +90,18 @@ export const FAST_MESH = {
   redialMaxMs: 1000
 }
 
+/** Registers the forms a private key could leak in (raw, base64, base64url, hex, protobuf base64). */
+export function registerKey (key: { raw: Uint8Array }): void {
+  const raw = Buffer.from(key.raw)
+  registerSecret(raw.toString('base64'))
+  registerSecret(raw.toString('base64url'))
+  registerSecret(raw.toString('hex'))
+  // The 32-byte seed alone (Ed25519 keys are seed ‖ public key in libp2p's raw form).
+  registerSecret(raw.subarray(0, 32).toString('base64'))
+  registerSecret(raw.subarray(0, 32).toString('hex'))
+  registerSecret(raw.subarray(0, 32).toString('base64url'))
+}
+
 export interface TestDomain {
   name: string
   dataDir: string
@@ -85,6 +115,7 @@ export interface TestDomain {
 export async function prepareDomain (name: string): Promise<TestDomain> {
   const dataDir = await tempDir(`cmesh-${name}-`)
   const key = await loadOrCreateDomainKey(dataDir)
+  registerKey(key.privateKey)
   const meshPort = await freePort()
   const peerId = key.peerId.toString()
   return { name, dataDir, peerId, meshPort, apiPort: await freePort(), addr: `/ip4/127.0.0.1/tcp/${meshPort}/p2p/${peerId}` }
@@ -97,6 +128,8 @@ export function nodeFor (d: TestDomain, opts: {
   federation?: string
   logger?: Logger
   config?: NodeConfigInput
+  /** run with authentication on (default off: tests of other features act as admin, explicitly) */
+  auth?: boolean
 }): ContinuumNode {
   const config = buildConfig({
     domain: { name: d.name, fqdn: `${d.name}.test.local` },
@@ -109,10 +142,11 @@ export function nodeFor (d: TestDomain, opts: {
     },
     federation: { name: opts.federation ?? 'test', members: opts.members.map(m => m.peerId) },
     replication: { syncIntervalMs: 300 },
+    auth: { mode: opts.auth === true ? 'enabled' : 'disabled' },
     log: { level: 'silent', format: 'json' },
     ...opts.config
   })
-  const node = new ContinuumNode(config, { logger: opts.logger ?? pino({ level: 'silent' }) })
+  const node = new ContinuumNode(config, { logger: opts.logger ?? capturingLogger() })
   cleanups.push(async () => { await node.stop() })
   return node
 }

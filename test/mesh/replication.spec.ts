@@ -128,6 +128,8 @@ describe('replication between domains', function () {
       await M.start()
       await waitFor(() => A.mesh.membership.table().find(r => r.peerId === m.peerId)?.state === 'alive', 'A to hear M')
       await waitFor(() => (A.mesh.libp2p.services.pubsub.getSubscribers(entitiesTopic('test')).some(p => p.toString() === m.peerId)), 'M to subscribe')
+      // M publishes its own Domain entity at start: let it arrive before digests are compared.
+      await waitFor(async () => (await A.ngsi.store.get('urn:ngsi-ld:Domain:domain-m')) != null, 'A to hold M\'s Domain entity')
     })
 
     const publish = async (body: unknown): Promise<void> => {

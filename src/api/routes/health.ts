@@ -12,6 +12,8 @@ const Health = Type.Object({
   federation: Type.String(),
   peerId: Type.String(),
   version: Type.String(),
+  auth: Type.Union([Type.Literal('enabled'), Type.Literal('disabled')], { description: 'disabled: every caller acts as admin (local experiments only)' }),
+  tls: Type.Boolean({ description: 'the API is served over HTTPS' }),
   uptimeSeconds: Type.Number(),
   liveMembers: Type.Integer({ description: 'domains alive in the federation, this one included' }),
   members: Type.Object({
@@ -22,6 +24,7 @@ const Health = Type.Object({
 export const healthRoutes: FastifyPluginAsync<{ components: ApiComponents }> = async (fastify, { components }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   app.get('/health', {
+    config: { auth: 'public' },
     schema: {
       tags: ['node'],
       summary: 'Health of this node and how many federation members it sees alive',
@@ -39,6 +42,8 @@ export const healthRoutes: FastifyPluginAsync<{ components: ApiComponents }> = a
       federation: info.federation,
       peerId: info.peerId,
       version: info.version,
+      auth: info.authMode,
+      tls: info.tls,
       uptimeSeconds: Math.round((Date.now() - info.startedAt) / 100) / 10,
       liveMembers: alive + 1,
       members: { alive, suspect: count('suspect'), dead: others.length - alive - count('suspect'), total: others.length }

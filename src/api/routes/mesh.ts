@@ -81,6 +81,7 @@ const Digest = Type.Object({
 export const meshRoutes: FastifyPluginAsync<{ components: ApiComponents }> = async (fastify, { components }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   app.get('/peers', {
+    config: { auth: { role: 'viewer' } },
     schema: {
       tags: ['mesh'],
       summary: 'The membership table: each member\'s state, last heartbeat, load and round-trip time',
@@ -102,6 +103,7 @@ export const meshRoutes: FastifyPluginAsync<{ components: ApiComponents }> = asy
   })
 
   app.get('/digest', {
+    config: { auth: { role: 'viewer' } },
     schema: {
       tags: ['mesh'],
       summary: 'A hash of this domain\'s entity state and its version vector: equal hashes mean equal data',

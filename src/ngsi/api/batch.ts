@@ -6,7 +6,11 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { problemFor } from '../../api/problem.ts'
+import { PROBLEMS, problemFor } from '../../api/problem.ts'
+import { CmeshError } from '../../errors.ts'
+import { mayWrite } from '../../auth/roles-for-types.ts'
+import { ForbiddenError } from '../../auth/errors.ts'
+import type { NgsiService } from '../service.ts'
 import type { CompiledContext, ContextResolver } from '../context/index.ts'
 import { expandEntity, expandEntityPatch } from '../entity/index.ts'
 import { BadRequestDataError, NgsiError } from '../errors.ts'
@@ -35,7 +39,7 @@ class RemoteProblem extends Error {
 
 function problemOf (err: unknown): Record<string, unknown> {
   if (err instanceof RemoteProblem) return err.problem
-  if (err instanceof NgsiError) return problemFor(err.code, err.message)
+  if (err instanceof CmeshError && err.code in PROBLEMS) return problemFor(err.code, err.message)
   return problemFor('NGSI_INTERNAL_ERROR', 'internal error; see the node log')
 }
 
@@ -90,6 +94,23 @@ function send (reply: FastifyReply, success: string[], errors: BatchError[], ok:
 interface Item<T> { raw: unknown, value: T, id: string, incoming?: Pick<Entity, 'id' | 'type' | 'attrs'> }
 
 /**
+ * Keeps the items the caller's roles may write (by the entity's current and new types); the others
+ * become 403 errors of the batch result.
+ */
+async function authorized<T> (req: FastifyRequest, service: NgsiService, items: Array<Item<T>>, errors: BatchError[]): Promise<Array<Item<T>>> {
+  const user = req.user
+  if (user == null) return items
+  const ok: Array<Item<T>> = []
+  for (const item of items) {
+    const current = await service.store.get(item.id)
+    const types = [...(current?.type ?? []), ...(item.incoming?.type ?? [])]
+    if (mayWrite(user.roles, types)) ok.push(item)
+    else errors.push({ entityId: item.id, error: new ForbiddenError(`${user.subject}@${user.issuer} may not write ${item.id} (roles: ${user.roles.join(', ') || 'none'})`) })
+  }
+  return ok
+}
+
+/**
  * Splits a batch by owning domain: entities this domain may write stay here; the others go, as
  * sub-batches of their original JSON, to their owners, whose results are merged into ours.
  */
@@ -132,18 +153,20 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
   const tags = ['ngsi-ld batch']
 
   app.post('/entityOperations/create', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Batch Create (5.6.7)', body: S.EntityArray, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     assertBodyType(req)
     const items = batchBody(req.body)
     const { ok, errors } = await expandAll(contexts, req, items, (item, ctx) => expandEntity(item, ctx, { requireType: true }))
-    const f = await forwardForeign(federation, req, ok.map(o => ({ ...o, id: o.value.id, incoming: o.value })))
+    const f = await forwardForeign(federation, req, await authorized(req, service, ok.map(o => ({ ...o, id: o.value.id, incoming: o.value })), errors))
     const r = f.local.length > 0 ? await service.batchCreate(f.local.map(i => i.value)) : { success: [], errors: [] }
     const success = [...r.success, ...f.success]
     return send(reply, success, [...errors, ...f.errors, ...r.errors], { status: 201, body: success })
   })
 
   app.post('/entityOperations/upsert', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Batch Upsert (5.6.8)', body: S.EntityArray, querystring: S.UpsertQuery }
   }, async (req, reply) => {
     assertBodyType(req)
@@ -151,31 +174,33 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
     if (o.size > 1) throw new BadRequestDataError('options: replace and update exclude each other')
     const items = batchBody(req.body)
     const { ok, errors } = await expandAll(contexts, req, items, (item, ctx) => expandEntity(item, ctx, { requireType: true }))
-    const f = await forwardForeign(federation, req, ok.map(o => ({ ...o, id: o.value.id, incoming: o.value })))
+    const f = await forwardForeign(federation, req, await authorized(req, service, ok.map(o => ({ ...o, id: o.value.id, incoming: o.value })), errors))
     const r = f.local.length > 0 ? await service.batchUpsert(f.local.map(i => i.value), o.has('update') ? 'update' : 'replace') : { success: [], errors: [], created: [] }
     const created = [...r.created, ...f.created]
     return send(reply, [...r.success, ...f.success], [...errors, ...f.errors, ...r.errors], created.length > 0 ? { status: 201, body: created } : { status: 204 })
   })
 
   app.post('/entityOperations/update', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Batch Update (5.6.9)', body: S.EntityArray, querystring: S.OptionsQuery }
   }, async (req, reply) => {
     assertBodyType(req)
     const noOverwrite = options(req.query.options, ['noOverwrite']).has('noOverwrite')
     const items = batchBody(req.body)
     const { ok, errors } = await expandAll(contexts, req, items, (item, ctx) => expandEntity(item, ctx, { requireType: false }))
-    const f = await forwardForeign(federation, req, ok.map(o => ({ ...o, id: o.value.id, incoming: o.value })))
+    const f = await forwardForeign(federation, req, await authorized(req, service, ok.map(o => ({ ...o, id: o.value.id, incoming: o.value })), errors))
     const r = f.local.length > 0 ? await service.batchUpdate(f.local.map(i => i.value), noOverwrite) : { success: [], errors: [] }
     return send(reply, [...r.success, ...f.success], [...errors, ...f.errors, ...r.errors], { status: 204 })
   })
 
   app.post('/entityOperations/merge', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Batch Merge (5.6.20)', body: S.EntityArray, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     assertBodyType(req)
     const items = batchBody(req.body)
     const { ok, errors } = await expandAll(contexts, req, items, (item, ctx) => expandEntityPatch(item, ctx, { requireType: false }))
-    const f = await forwardForeign(federation, req, ok.map(o => ({ ...o, id: o.value.entity.id, incoming: o.value.entity })))
+    const f = await forwardForeign(federation, req, await authorized(req, service, ok.map(o => ({ ...o, id: o.value.entity.id, incoming: o.value.entity })), errors))
     const r = f.local.length > 0
       ? await service.batchMergePatches(f.local.map(({ value: p }) => ({ id: p.entity.id, types: p.entity.type, scope: p.entity.scope, patches: toPatches(p.entity.attrs, p.deletions) })))
       : { success: [], errors: [] }
@@ -183,6 +208,7 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
   })
 
   app.post('/entityOperations/delete', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Batch Delete (5.6.10): a JSON array of entity ids', body: S.EntityArray, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     assertBodyType(req)
@@ -193,12 +219,13 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
       if (typeof item === 'string' && ABSOLUTE_URI.test(item)) ids.push(item)
       else errors.push({ entityId: typeof item === 'string' ? item : '', error: new BadRequestDataError(`${JSON.stringify(item)} is not an entity id (a URI)`) })
     }
-    const f = await forwardForeign(federation, req, ids.map(id => ({ raw: id, value: id, id })))
+    const f = await forwardForeign(federation, req, await authorized(req, service, ids.map(id => ({ raw: id, value: id, id })), errors))
     const r = f.local.length > 0 ? await service.batchDelete(f.local.map(i => i.id)) : { success: [], errors: [] }
     return send(reply, [...r.success, ...f.success], [...errors, ...f.errors, ...r.errors], { status: 204 })
   })
 
   app.post('/entityOperations/query', {
+    config: { auth: { role: 'viewer' } },
     schema: { tags, summary: 'Query Entities via POST (5.7.2)', body: S.AnyBody, querystring: S.BatchQueryQuery }
   }, async (req, reply) => {
     assertBodyType(req)

@@ -32,6 +32,7 @@ export const discoveryRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fas
   }
 
   app.get('/types', {
+    config: { auth: { role: 'viewer' } },
     schema: { tags, summary: 'Retrieve Available Entity Types (5.7.5/5.7.6)', querystring: S.DetailsQuery }
   }, async (req, reply) => {
     const ctx = await contextOf(contexts, req)
@@ -48,6 +49,7 @@ export const discoveryRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fas
   })
 
   app.get('/types/:type', {
+    config: { auth: { role: 'viewer' } },
     schema: { tags, summary: 'Retrieve Entity Type Information (5.7.7)', params: TypeParams, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     const ctx = await contextOf(contexts, req)
@@ -81,6 +83,7 @@ export const discoveryRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fas
   }
 
   app.get('/attributes', {
+    config: { auth: { role: 'viewer' } },
     schema: { tags, summary: 'Retrieve Available Attributes (5.7.8/5.7.9)', querystring: S.DetailsQuery }
   }, async (req, reply) => {
     const ctx = await contextOf(contexts, req)
@@ -90,6 +93,7 @@ export const discoveryRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fas
   })
 
   app.get('/attributes/:attrId', {
+    config: { auth: { role: 'viewer' } },
     schema: { tags, summary: 'Retrieve Attribute Information (5.7.10)', params: AttrParams, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     const ctx = await contextOf(contexts, req)

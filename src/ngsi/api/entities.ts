@@ -1,7 +1,7 @@
 /**
  * Entities and attributes (clauses 5.6.1–5.6.6, 5.6.17–5.6.19, 5.7.1, 5.7.2).
  */
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import {
   expandAttribute, expandAttributeFragment, expandAttributes, expandEntity, expandEntityPatch,
@@ -16,6 +16,15 @@ import { coordinates, list, options, paging, representation } from './params.ts'
 import * as S from './schemas.ts'
 import { assertBodyType, requestMediaType, MERGE_PATCH } from './negotiation.ts'
 import { forwardIfForeign } from './federation.ts'
+import { requireOneOf } from '../../auth/plugin.ts'
+import { writersOf } from '../../auth/roles-for-types.ts'
+import type { NgsiService } from '../service.ts'
+
+/** 403 unless the caller's roles may write an entity of these types (current ones included). */
+export async function authorizeWrite (req: FastifyRequest, service: NgsiService, id: string, incomingTypes: readonly string[] = []): Promise<void> {
+  const current = await service.store.get(id)
+  requireOneOf(req, writersOf([...(current?.type ?? []), ...incomingTypes]), `writing ${id}`)
+}
 
 /** Turns expanded attributes and deletions into store patches. */
 export function toPatches (attrs: Record<string, Entity['attrs'][string]>, deletions: Deletion[]): AttrPatch[] {
@@ -51,17 +60,20 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
   const tags = ['ngsi-ld entities']
 
   app.post('/entities', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Create Entity (5.6.1)', body: S.AnyBody, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     assertBodyType(req)
     const ctx = await contextOf(contexts, req, req.body)
     const entity = expandEntity(req.body, ctx, { requireType: true })
+    await authorizeWrite(req, service, entity.id, entity.type)
     if (await forwardIfForeign(federation, req, reply, entity.id, entity)) return reply
     await service.createEntity(entity)
     return reply.status(201).header('Location', entityLocation(opts.basePath, entity.id)).send()
   })
 
   app.get('/entities', {
+    config: { auth: { role: 'viewer' } },
     schema: { tags, summary: 'Query Entities (5.7.2)', querystring: S.QueryEntitiesQuery }
   }, async (req, reply) => {
     const q = req.query
@@ -89,6 +101,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
   })
 
   app.get('/entities/:entityId', {
+    config: { auth: { role: 'viewer' } },
     schema: { tags, summary: 'Retrieve Entity (5.7.1)', params: S.EntityIdParams, querystring: S.RetrieveQuery }
   }, async (req, reply) => {
     const id = entityIdParam(req.params.entityId)
@@ -111,39 +124,46 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
   })
 
   app.delete('/entities/:entityId', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Delete Entity (5.6.6)', params: S.EntityIdParams, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     const id = entityIdParam(req.params.entityId)
+    await authorizeWrite(req, service, id)
     if (await forwardIfForeign(federation, req, reply, id)) return reply
     await service.deleteEntity(id)
     return reply.status(204).send()
   })
 
   app.put('/entities/:entityId', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Replace Entity (5.6.18)', params: S.EntityIdParams, body: S.AnyBody, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     assertBodyType(req)
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req, req.body)
     const entity = expandEntity(req.body, ctx, { requireType: true, entityId: id })
+    await authorizeWrite(req, service, id, entity.type)
     if (await forwardIfForeign(federation, req, reply, id, entity)) return reply
     await service.replaceEntity({ ...entity, id })
     return reply.status(204).send()
   })
 
   app.patch('/entities/:entityId', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Merge Entity (5.6.17)', params: S.EntityIdParams, body: S.AnyBody, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     assertBodyType(req)
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req, req.body)
     const { entity, deletions } = expandEntityPatch(req.body, ctx, { requireType: false, entityId: id })
+    await authorizeWrite(req, service, id, entity.type)
     if (await forwardIfForeign(federation, req, reply, id, { ...entity, id })) return reply
     const outcome = await service.mergeEntity(id, toPatches(entity.attrs, deletions), { types: entity.type.length > 0 ? entity.type : undefined, scope: entity.scope })
     return sendOutcome(reply, outcome, ctx)
   })
 
   app.post('/entities/:entityId/attrs', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Append Attributes (5.6.3)', params: S.EntityIdParams, body: S.AnyBody, querystring: S.OptionsQuery }
   }, async (req, reply) => {
     assertBodyType(req)
@@ -151,24 +171,28 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
     const noOverwrite = options(req.query.options, ['noOverwrite']).has('noOverwrite')
     const ctx = await contextOf(contexts, req, req.body)
     const patch: AttributesPatch = expandAttributes(req.body, ctx, { entityId: id })
+    await authorizeWrite(req, service, id, patch.type)
     if (await forwardIfForeign(federation, req, reply, id, { id, type: patch.type ?? [], attrs: patch.attrs })) return reply
     const outcome = await service.appendAttributes(id, toPatches(patch.attrs, []), { noOverwrite, types: patch.type, scope: patch.scope })
     return sendOutcome(reply, outcome, ctx)
   })
 
   app.patch('/entities/:entityId/attrs', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Update Attributes (5.6.2)', params: S.EntityIdParams, body: S.AnyBody, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     assertBodyType(req)
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req, req.body)
     const patch = expandAttributes(req.body, ctx, { entityId: id })
+    await authorizeWrite(req, service, id, patch.type)
     if (await forwardIfForeign(federation, req, reply, id, { id, type: patch.type ?? [], attrs: patch.attrs })) return reply
     const outcome = await service.updateAttributes(id, toPatches(patch.attrs, []), { types: patch.type })
     return sendOutcome(reply, outcome, ctx)
   })
 
   app.patch('/entities/:entityId/attrs/:attrId', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Partial Attribute Update (5.6.4)', params: S.AttrParams, body: S.AnyBody, querystring: S.PatchAttrQuery }
   }, async (req, reply) => {
     assertBodyType(req)
@@ -176,6 +200,7 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
     const ctx = await contextOf(contexts, req, req.body)
     const fragment = expandAttributeFragment(req.params.attrId, req.body, ctx, { allowNull: requestMediaType(req) === MERGE_PATCH })
     if (fragment.instances.length === 0 && fragment.deletions.length === 0) throw new BadRequestDataError(`attribute ${req.params.attrId}: nothing to update`)
+    await authorizeWrite(req, service, id)
     if (await forwardIfForeign(federation, req, reply, id, { id, type: [], attrs: { [fragment.name]: fragment.instances as Entity['attrs'][string] } })) return reply
     const targets = fragment.instances.length > 0 ? fragment.instances : [{}]
     for (const inst of targets) {
@@ -186,22 +211,26 @@ export const entityRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastif
   })
 
   app.put('/entities/:entityId/attrs/:attrId', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Replace Attribute (5.6.19)', params: S.AttrParams, body: S.AnyBody, querystring: S.EmptyQuery }
   }, async (req, reply) => {
     assertBodyType(req)
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req, req.body)
     const attr = expandAttribute(req.params.attrId, req.body, ctx)
+    await authorizeWrite(req, service, id)
     if (await forwardIfForeign(federation, req, reply, id, { id, type: [], attrs: { [attr.name]: attr.instances } })) return reply
     await service.replaceAttribute(id, attr.name, attr.instances)
     return reply.status(204).send()
   })
 
   app.delete('/entities/:entityId/attrs/:attrId', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Delete Attribute (5.6.5)', params: S.AttrParams, querystring: S.DeleteAttrQuery }
   }, async (req, reply) => {
     const id = entityIdParam(req.params.entityId)
     const ctx = await contextOf(contexts, req)
+    await authorizeWrite(req, service, id)
     if (await forwardIfForeign(federation, req, reply, id)) return reply
     await service.deleteAttribute(id, ctx.expandTerm(req.params.attrId), { datasetId: req.query.datasetId, deleteAll: req.query.deleteAll })
     return reply.status(204).send()

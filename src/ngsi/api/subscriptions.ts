@@ -67,6 +67,7 @@ export const subscriptionRoutes: FastifyPluginAsync<NgsiRoutesOptions & { subscr
   }
 
   app.post('/subscriptions', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Create Subscription (5.8.1)', body: SubscriptionBody, querystring: WriteQuery }
   }, async (req, reply) => {
     assertBodyType(req)
@@ -76,6 +77,7 @@ export const subscriptionRoutes: FastifyPluginAsync<NgsiRoutesOptions & { subscr
   })
 
   app.get('/subscriptions', {
+    config: { auth: { role: 'viewer' } },
     schema: { tags, summary: 'Query Subscriptions (5.8.4)', querystring: ListQuery }
   }, async (req, reply) => {
     const q = req.query
@@ -93,6 +95,7 @@ export const subscriptionRoutes: FastifyPluginAsync<NgsiRoutesOptions & { subscr
   })
 
   app.get('/subscriptions/:subscriptionId', {
+    config: { auth: { role: 'viewer' } },
     schema: { tags, summary: 'Retrieve Subscription (5.8.3)', params: SubscriptionIdParams, querystring: RetrieveQuery }
   }, async (req, reply) => {
     const id = subscriptionIdParam(req.params.subscriptionId)
@@ -105,6 +108,7 @@ export const subscriptionRoutes: FastifyPluginAsync<NgsiRoutesOptions & { subscr
   })
 
   app.patch('/subscriptions/:subscriptionId', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Update Subscription (5.8.2)', params: SubscriptionIdParams, body: SubscriptionBody, querystring: WriteQuery }
   }, async (req, reply) => {
     assertBodyType(req)
@@ -115,6 +119,7 @@ export const subscriptionRoutes: FastifyPluginAsync<NgsiRoutesOptions & { subscr
   })
 
   app.delete('/subscriptions/:subscriptionId', {
+    config: { auth: { anyOf: ['deployer', 'operator'] } },
     schema: { tags, summary: 'Delete Subscription (5.8.5)', params: SubscriptionIdParams, querystring: WriteQuery }
   }, async (req, reply) => {
     await subscriptions.delete(subscriptionIdParam(req.params.subscriptionId))

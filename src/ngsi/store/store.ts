@@ -121,6 +121,8 @@ export class EntityStore {
   private readonly watermarks = new Map<string, number>()
   /** per origin: sequence numbers received above the watermark */
   private readonly above = new Map<string, Set<number>>()
+  /** per origin: remote batches marked received but not yet committed (visible) */
+  private readonly inflight = new Map<string, number>()
 
   constructor (components: EntityStoreComponents, init: EntityStoreInit) {
     this.db = components.db
@@ -308,9 +310,19 @@ export class EntityStore {
         origins.add(l.o)
       }
       for (const id of touched) ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(working.get(id)?.rec) })
-      for (const o of origins) ops.push({ type: 'put', key: watermarkKey(o), value: String(this.watermarks.get(o) ?? 0) })
-      await this.writer.write(ops)
-      this.commit(new Map([...touched].map(id => [id, working.get(id) as { rec: EntityRecord, view: Entity | null }])), events)
+      for (const o of origins) {
+        ops.push({ type: 'put', key: watermarkKey(o), value: String(this.watermarks.get(o) ?? 0) })
+        this.inflight.set(o, (this.inflight.get(o) ?? 0) + 1)
+      }
+      try {
+        await this.writer.write(ops)
+        this.commit(new Map([...touched].map(id => [id, working.get(id) as { rec: EntityRecord, view: Entity | null }])), events)
+      } finally {
+        for (const o of origins) {
+          const n = (this.inflight.get(o) ?? 1) - 1
+          if (n <= 0) this.inflight.delete(o); else this.inflight.set(o, n)
+        }
+      }
       return { applied: fresh.length, duplicates }
     } finally {
       release()
@@ -335,6 +347,14 @@ export class EntityStore {
   async skipRange (origin: string, from: number, to: number): Promise<void> {
     for (let n = from; n <= to; n++) this.markReceived(origin, n)
     await this.writer.write([{ type: 'put', key: watermarkKey(origin), value: String(this.watermarks.get(origin) ?? 0) }])
+  }
+
+  /**
+   * Is this origin's change n readable here? Received, and no batch of that origin is still on its
+   * way to disk (a received change becomes visible when its batch commits).
+   */
+  isVisible (origin: string, n: number): boolean {
+    return this.isReceived(origin, n) && (this.inflight.get(origin) ?? 0) === 0
   }
 
   /** Has this origin's change n been received (applied or skipped)? */

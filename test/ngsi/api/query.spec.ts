@@ -116,7 +116,7 @@ describe('NGSI-LD API: queries, batches, discovery', function () {
     { name: 'an empty batch is 400', method: 'POST', path: '/entityOperations/delete', opts: { body: [] }, status: 400, problem: 'BadRequestData' },
 
     // Discovery
-    { name: 'types', path: '/types', status: 200, check: a => { assert.equal(a.json.type, 'EntityTypeList'); assert.deepEqual(a.json.typeList, ['Building', 'Sensor', 'T', 'Vehicle']) } },
+    { name: 'types', path: '/types', status: 200, check: a => { assert.equal(a.json.type, 'EntityTypeList'); assert.deepEqual(a.json.typeList, ['Building', 'Domain', 'Sensor', 'T', 'Vehicle'], 'Domain: the node\'s own Domain entity') } },
     { name: 'types with details', path: '/types?details=true', status: 200, check: a => {
       const v = a.json.find((t: { typeName: string }) => t.typeName === 'Vehicle')
       assert.deepEqual(v.attributeNames.sort(), ['brand', 'isParked', 'location', 'speed'])
