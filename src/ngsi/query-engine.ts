@@ -17,6 +17,8 @@ export interface EntitySelection {
   attrs?: string[]
   q?: string
   geo?: { georel?: string, geometry?: string, coordinates?: string | unknown, geoproperty?: string }
+  /** where the geo-query came from: URI parameters (InvalidRequest) or a POST body's geoQ (BadRequestData) */
+  geoSource?: 'query' | 'body'
 }
 
 export interface CompiledSelection {
@@ -83,7 +85,7 @@ export function compileSelection (sel: EntitySelection, expandTerm: (t: string) 
     tests.push(e => evaluateQ(q, e))
     for (const a of requiredAttributes(q)) sources.push({ attr: a })
   }
-  const geo = sel.geo != null ? parseGeoQuery(sel.geo) : null
+  const geo = sel.geo != null ? parseGeoQuery(sel.geo, { source: sel.geoSource ?? 'query' }) : null
   if (geo != null) {
     const g = bindGeoQuery(geo, expandTerm)
     tests.push(e => evaluateGeo(g, e))

@@ -249,7 +249,8 @@ export const batchRoutes: FastifyPluginAsync<NgsiRoutesOptions> = async (fastify
     const result = await service.queryAny(selectors.length > 0 ? selectors : [{}], {
       attrs,
       q: typeof b.q === 'string' ? b.q : undefined,
-      geo: geoQ != null ? { georel: geoQ.georel as string, geometry: geoQ.geometry as string, coordinates: geoQ.coordinates, geoproperty: geoQ.geoproperty as string | undefined } : undefined
+      geo: geoQ != null ? { georel: geoQ.georel as string, geometry: geoQ.geometry as string, coordinates: geoQ.coordinates, geoproperty: geoQ.geoproperty as string | undefined } : undefined,
+      geoSource: 'body'
     }, ctx.expandTerm, page)
     const pickList = stringList(b.pick, 'pick')
     const omitList = stringList(b.omit, 'omit')

@@ -89,6 +89,7 @@ describe('NGSI-LD API: queries, batches, discovery', function () {
       assert.equal(a.headers.get('ngsild-results-count'), '1')
       assert.deepEqual(ids(a), ['urn:ngsi-ld:Building:002'])
     } },
+    { name: 'POST query with a bad geoQ is BadRequestData naming geoQ', method: 'POST', path: '/entityOperations/query', opts: { body: { type: 'Query', entities: [{ type: 'Building' }], geoQ: { georel: 'within', geometry: 'Polygon', coordinates: [[1, 2]] } } }, status: 400, problem: 'BadRequestData', check: a => assert.match(a.json.detail, /geoQ/) },
     { name: 'POST query needs type Query', method: 'POST', path: '/entityOperations/query', opts: { body: { entities: [{ type: 'Building' }] } }, status: 400, problem: 'BadRequestData' },
 
     // Batches
