@@ -32,12 +32,19 @@ export interface ReplicaStore {
   logSince: (origin: string, afterSeq: number, limit: number) => Promise<SignedEnvelopeLike[]>
   applyEnvelopes: (items: Array<{ envelope: any, signed: SignedEnvelopeLike }>) => Promise<{ applied: number, duplicates: number }>
   skipRange: (origin: string, from: number, to: number) => Promise<void>
+  /** the origin's envelopes up to this seq were compacted out of the log */
+  logFloor: (origin: string) => number
+  /** whole entity records in id order, for peers the log no longer reaches back to */
+  snapshotPage: (after: string | null, limit: number) => Promise<{ records: Array<{ id: string }>, next: string | null }>
+  mergeSnapshot: (records: any[], received: Array<{ origin: string, from: number, to: number }>) => Promise<number>
 }
 
 /** The federation's rules for content (schema, who may write what), decided by the node. */
 export interface ReplicationPolicy {
   /** null if the envelope may be applied, else the reason it may not */
   check: (envelope: EnvelopeLike) => Promise<string | null>
+  /** a snapshot record with what this domain may accept of it (null: nothing) */
+  checkRecord: (record: any) => Promise<any | null>
 }
 
 export interface ReplicatorComponents {
@@ -324,8 +331,9 @@ export class Replicator {
     const st = this.state(peer)
     st.state = 'syncing'
     try {
+      const cursor: { snapshotAfter?: string | null } = {}
       for (let round = 0; round < 1000 && this.running; round++) {
-        const more = await this.pullRound(peer, st)
+        const more = await this.pullRound(peer, st, cursor)
         if (!more) break
       }
       st.state = 'idle'
@@ -338,17 +346,36 @@ export class Replicator {
     }
   }
 
-  private async pullRound (peer: string, st: PeerSyncState): Promise<boolean> {
+  private async pullRound (peer: string, st: PeerSyncState, cursor: { snapshotAfter?: string | null }): Promise<boolean> {
     const signal = AbortSignal.timeout(60_000)
     const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peer), this.protocol, { signal })
     const frames = new JsonFrames(stream, MAX_SYNC_FRAME_BYTES)
     try {
-      await frames.write({ vv: this.c.store.versionVector() }, signal)
+      await frames.write({ vv: this.c.store.versionVector(), ...(cursor.snapshotAfter !== undefined ? { snapshot: { after: cursor.snapshotAfter } } : {}) }, signal)
       for (;;) {
-        const { message } = await frames.read<{ e?: unknown[], done?: boolean, more?: boolean }>(signal)
+        const { message } = await frames.read<{ e?: unknown[], r?: unknown[], covered?: Array<{ origin: string, to: number }>, done?: boolean, more?: boolean, snapshotAfter?: string | null }>(signal)
         if (message.done === true) {
           await frames.close(signal).catch(() => {})
+          if (message.snapshotAfter !== undefined) cursor.snapshotAfter = message.snapshotAfter
+          else delete cursor.snapshotAfter
           return message.more === true
+        }
+        if (Array.isArray(message.r)) {
+          // A snapshot page: our log position is behind what the peer's log still holds.
+          const accepted = (await Promise.all(message.r.map(async r => await this.c.policy.checkRecord(r)))).filter(r => r != null)
+          if (accepted.length < message.r.length) this.reject(peer, `anti-entropy: ${message.r.length - accepted.length} snapshot record(s) refused by policy`)
+          await this.c.store.mergeSnapshot(accepted, [])
+          st.received += accepted.length
+          continue
+        }
+        if (Array.isArray(message.covered)) {
+          const mine = this.c.store.versionVector()
+          const ranges = message.covered
+            .filter(c => typeof c?.origin === 'string' && Number.isInteger(c.to) && c.origin !== this.c.store.domain)
+            .map(c => ({ origin: c.origin, from: (mine[c.origin] ?? 0) + 1, to: c.to }))
+            .filter(r => r.to >= r.from)
+          await this.c.store.mergeSnapshot([], ranges)
+          continue
         }
         if (!Array.isArray(message.e)) throw new Error('sync frame without envelopes')
         const good: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }> = []
@@ -382,13 +409,30 @@ export class Replicator {
     const signal = AbortSignal.timeout(60_000)
     try {
       if (!this.c.members.isMember(peer)) throw new Error('not a member')
-      const { message } = await frames.read<{ vv?: Record<string, unknown> }>(signal)
+      const { message } = await frames.read<{ vv?: Record<string, unknown>, snapshot?: { after?: string | null } }>(signal)
       const theirs = message.vv ?? {}
       const mine = this.c.store.versionVector()
       let sent = 0
       let more = false
+      // Origins whose log we compacted beyond what the caller has: it gets the records instead.
+      const gaps = Object.keys(mine).filter(o => (typeof theirs[o] === 'number' ? theirs[o] : 0) < this.c.store.logFloor(o))
+      if (gaps.length > 0 || message.snapshot != null) {
+        let after: string | null = message.snapshot?.after ?? null
+        for (;;) {
+          const page = await this.c.store.snapshotPage(after, SYNC_PAGE)
+          if (page.records.length > 0) sent += await frames.write({ r: page.records }, signal)
+          after = page.next
+          if (after == null) break
+          if (sent > MAX_SYNC_ROUND_BYTES) {
+            await frames.write({ done: true, more: true, snapshotAfter: after }, signal)
+            await frames.close(signal)
+            return
+          }
+        }
+        await frames.write({ covered: gaps.map(o => ({ origin: o, to: this.c.store.logFloor(o) })) }, signal)
+      }
       outer: for (const [origin, wm] of Object.entries(mine)) {
-        let after = typeof theirs[origin] === 'number' ? theirs[origin] : 0
+        let after = Math.max(typeof theirs[origin] === 'number' ? theirs[origin] : 0, this.c.store.logFloor(origin))
         while (after < wm) {
           const page = await this.c.store.logSince(origin, after, SYNC_PAGE)
           if (page.length === 0) break

@@ -29,7 +29,7 @@ import { ngsiApi, allowedMethods } from './ngsi/api/index.ts'
 import { SubscriptionManager } from './ngsi/subscriptions/index.ts'
 import { WritePolicy } from './ngsi/policy.ts'
 import { DEFAULT_VOCAB } from './ngsi/types.ts'
-import type { Envelope } from './ngsi/store/index.ts'
+import { formatHlc, type Envelope } from './ngsi/store/index.ts'
 import { NodeFederation } from './federation.ts'
 
 /** Where the NGSI-LD API is mounted (clause 6.1 of the spec names it). */
@@ -53,6 +53,8 @@ export class ContinuumNode {
   private federationGlue?: NodeFederation
   private authService?: AuthService
   private routeTable: RouteEntry[] = []
+  private compactTimer?: NodeJS.Timeout
+  private compacting?: Promise<unknown>
   private tls = false
   private readonly load = new LoadSampler()
   private startedAt = 0
@@ -101,6 +103,16 @@ export class ContinuumNode {
       authMode: this.config.auth.mode,
       tls: this.tls
     }
+  }
+
+  /**
+   * Compacts the change log and tombstones older than the retention (runs periodically; tests
+   * call it with a shorter retention). Returns what was dropped.
+   */
+  async compactNow (retentionMs = this.config.replication.retentionMs): Promise<{ envelopes: number, records: number }> {
+    const run = this.ngsi.store.compact(formatHlc(Date.now() - retentionMs, 0))
+    this.compacting = run.catch(() => {})
+    return await run
   }
 
   /** Every REST route with its declared access rule (for audits and the RBAC test sweep). */
@@ -174,6 +186,10 @@ export class ContinuumNode {
         log: log.child({ component: 'ngsi:subscriptions' })
       })
       await this.subscriptionManager.start()
+      this.compactTimer = setInterval(() => {
+        this.compactNow().catch((err: unknown) => { log.error({ err }, 'compaction failed') })
+      }, config.replication.compactIntervalMs)
+      this.compactTimer.unref()
 
       const store = this.entityStore
       const policy = new WritePolicy(store, {
@@ -185,7 +201,7 @@ export class ContinuumNode {
         log,
         getLoad: () => this.load.get(),
         getApiUrl: () => this.apiUrl,
-        replica: { store, policy: { check: async (env) => await policy.checkEnvelope(env as unknown as Envelope) } }
+        replica: { store, policy: { check: async (env) => await policy.checkEnvelope(env as unknown as Envelope), checkRecord: async (r) => await policy.checkRecord(r) } }
       }, {
         domain: config.domain.name,
         fqdn: config.domain.fqdn,
@@ -312,6 +328,8 @@ export class ContinuumNode {
     const step = async (what: string, fn: () => Promise<unknown> | unknown): Promise<void> => {
       try { await fn() } catch (err) { errors.push(err); this.log.error({ err }, `stopping ${what} failed`) }
     }
+    clearInterval(this.compactTimer)
+    await step('compaction', async () => await this.compacting)
     await step('api', async () => this.api?.close())
     await step('auth', async () => this.authService?.stop())
     await step('federation', () => { this.federationGlue?.stop() })

@@ -89,7 +89,9 @@ export const ConfigSchema = Type.Object({
     ownedTypes: Type.Array(Type.String({ minLength: 1 }), { description: 'entity types that only their own domain may write (terms of the core context, or IRIs)' }),
     syncIntervalMs: Millis('how often to pull missing changes from peers that are ahead (anti-entropy)'),
     publishDelayMs: Type.Integer({ minimum: 0, maximum: 10_000, description: 'longest delay before local changes are gossiped, ms (batching)' }),
-    forwardTimeoutMs: Millis('time limit of a write forwarded to the owning domain', 100)
+    forwardTimeoutMs: Millis('time limit of a write forwarded to the owning domain', 100),
+    retentionMs: Type.Integer({ minimum: 1000, description: 'how long change-log envelopes and tombstones are kept; a domain away longer catches up from a snapshot' }),
+    compactIntervalMs: Millis('how often the change log and tombstones are compacted', 1000)
   }, { additionalProperties: false }),
   log: Type.Object({
     level: Type.Union([
@@ -162,7 +164,10 @@ export const DEFAULT_CONFIG: NodeConfig = {
     syncIntervalMs: 2000,
     // A few ms of batching turns a burst of writes into one signed gossip message.
     publishDelayMs: 5,
-    forwardTimeoutMs: 10_000
+    forwardTimeoutMs: 10_000,
+    // A week: longer than any partition we expect to ride out with the log alone.
+    retentionMs: 7 * 24 * 3600 * 1000,
+    compactIntervalMs: 3600 * 1000
   },
   log: { level: 'info', format: 'auto' }
 }

@@ -6,7 +6,7 @@
  * domains (they are rejected), so that no domain holds a change the others refuse.
  */
 import { Ajv } from 'ajv'
-import type { EntityStore, Change, Envelope } from './store/index.ts'
+import { viewOf, type EntityStore, type Change, type EntityRecord, type Envelope } from './store/index.ts'
 import { DEFAULT_VOCAB, type Attribute, type Entity } from './types.ts'
 
 /** The aerOS relationship from an infrastructure entity to its domain. */
@@ -137,6 +137,28 @@ export class WritePolicy {
       if (refused != null) return refused
     }
     return null
+  }
+
+  /**
+   * A snapshot record from a peer (anti-entropy after log compaction) keeps only what the policy
+   * allows: for an entity one domain owns, the registers that domain wrote. Snapshots carry no
+   * per-change signatures, so this is the check that remains.
+   */
+  async checkRecord (raw: unknown): Promise<EntityRecord | null> {
+    if (raw == null || typeof raw !== 'object' || typeof (raw as { id?: unknown }).id !== 'string' || typeof (raw as { attrs?: unknown }).attrs !== 'object') return null
+    const rec = structuredClone(raw) as EntityRecord
+    const local = await this.store.get(rec.id)
+    const view = viewOf(rec)
+    const types = [...(local?.type ?? []), ...(view?.type ?? [])]
+    if (!this.isOwnedType(types)) return rec
+    const owner = (local != null ? this.ownerOf(local) : null) ?? (view != null ? this.ownerOf(view) : null)
+    if (owner == null) return rec
+    for (const k of ['created', 'types', 'scope', 'deleted'] as const) if (rec[k] != null && rec[k].o !== owner) delete rec[k]
+    for (const [name, instances] of Object.entries(rec.attrs ?? {})) {
+      for (const [inst, reg] of Object.entries(instances)) if (reg?.o !== owner) delete instances[inst]
+      if (Object.keys(instances).length === 0) delete rec.attrs[name]
+    }
+    return rec
   }
 
   private async checkChange (ch: Change): Promise<string | null> {

@@ -112,6 +112,25 @@ describe('replication between domains', function () {
     assert.deepEqual(d.versionVector, dA.versionVector)
   })
 
+  it('falls back to a snapshot when the others compacted their logs past what a domain has', async () => {
+    await C.stop()
+    for (let i = 0; i < 30; i++) await api(i % 2 === 0 ? A : B, 'POST', E, room(`urn:ngsi-ld:Room:snap-${i}`, i))
+    assert.equal((await api(A, 'DELETE', `${E}/urn:ngsi-ld:Room:snap-0`)).status, 204)
+    await waitFor(async () => await converged([A, B]), 'A and B to agree')
+    // Retention 0: every envelope (and tombstone) received so far is compacted away.
+    const compactedA = await A.compactNow(0)
+    const compactedB = await B.compactNow(0)
+    assert.ok(compactedA.envelopes > 0 && compactedB.envelopes > 0, 'the logs were compacted')
+    assert.ok(A.ngsi.store.logFloor('domain-a') > 0)
+    C = nodeFor(c, { members: [a, b], bootstrap: [a, b] })
+    await C.start()
+    await waitFor(async () => await converged([A, B, C]), 'C to catch up from a snapshot', 30_000)
+    assert.equal((await api(C, 'GET', `${E}/urn:ngsi-ld:Room:snap-29`)).status, 200)
+    assert.equal((await api(C, 'GET', `${E}/urn:ngsi-ld:Room:snap-0`)).status, 404, 'the delete arrived too')
+    const vvC = (await digest(C)).versionVector
+    assert.ok(vvC['domain-a'] >= A.ngsi.store.logFloor('domain-a'), 'C\'s log position moved past the compacted range')
+  })
+
   describe('forged and malformed gossip from a member', () => {
     let m: TestDomain
     let M: ContinuumNode

@@ -29,6 +29,11 @@ export interface EntityRecord {
   scope?: Register<string[] | null>
   /** attribute name → instance key → value (null = attribute tombstone) */
   attrs: Record<string, Record<string, Register<Attribute | null>>>
+  /**
+   * Set by compaction: tombstones older than this were removed, so a write older than this to a
+   * register that is absent here is stale (it lost to a tombstone we no longer hold) and ignored.
+   */
+  floor?: Hlc
 }
 
 /** One attribute register write in a change. */
@@ -99,14 +104,21 @@ export function emptyRecord (id: string): EntityRecord {
 export function mergeChange (rec: EntityRecord, ch: Change): boolean {
   const stamp: Stamp = { h: ch.h, o: ch.o }
   let changed = false
-  if (ch.c === 1 && newer(stamp, rec.created)) { rec.created = stamp; changed = true }
+  // Below the compaction floor, a write to an absent register lost to a compacted tombstone.
+  const stale = rec.floor != null && ch.h < rec.floor
+  if (ch.c === 1 && newer(stamp, rec.created) && !(stale && rec.created == null)) { rec.created = stamp; changed = true }
   if (ch.d === 1 && newer(stamp, rec.deleted)) { rec.deleted = stamp; changed = true }
-  if (ch.t != null && newer(stamp, rec.types)) { rec.types = { h: ch.h, o: ch.o, v: ch.t }; changed = true }
-  if (ch.s !== undefined && newer(stamp, rec.scope)) { rec.scope = { h: ch.h, o: ch.o, v: ch.s }; changed = true }
+  if (ch.t != null && newer(stamp, rec.types) && !(stale && rec.types == null)) { rec.types = { h: ch.h, o: ch.o, v: ch.t }; changed = true }
+  if (ch.s !== undefined && newer(stamp, rec.scope) && !(stale && rec.scope == null)) { rec.scope = { h: ch.h, o: ch.o, v: ch.s }; changed = true }
   if (ch.a != null) {
     for (const [name, inst, value] of ch.a) {
-      const instances = rec.attrs[name] ?? (rec.attrs[name] = {})
-      if (newer(stamp, instances[inst])) { instances[inst] = { h: ch.h, o: ch.o, v: value }; changed = true }
+      const current = rec.attrs[name]?.[inst]
+      if (stale && current == null) continue
+      if (newer(stamp, current)) {
+        const instances = rec.attrs[name] ?? (rec.attrs[name] = {})
+        instances[inst] = { h: ch.h, o: ch.o, v: value }
+        changed = true
+      }
     }
   }
   return changed
@@ -129,16 +141,21 @@ export function mergedCopy (rec: EntityRecord, ch: Change): { rec: EntityRecord,
 export function mergeRecords (a: EntityRecord, b: EntityRecord): EntityRecord {
   const out: EntityRecord = structuredClone(a)
   const pick = <T extends Stamp>(x: T | undefined, y: T | undefined): T | undefined => compareStamps(x, y) >= 0 ? x : y
-  out.created = pick(a.created, b.created)
+  const floor = a.floor ?? ''
+  const fresh = <T extends Stamp>(ours: T | undefined, theirs: T | undefined): T | undefined =>
+    ours == null && theirs != null && floor !== '' && theirs.h < floor ? undefined : pick(ours, theirs)
+  out.created = fresh(a.created, b.created)
   out.deleted = pick(a.deleted, b.deleted)
-  out.types = pick(a.types, b.types)
-  out.scope = pick(a.scope, b.scope)
+  out.types = fresh(a.types, b.types)
+  out.scope = fresh(a.scope, b.scope)
   for (const [name, instances] of Object.entries(b.attrs)) {
-    const target = out.attrs[name] ?? (out.attrs[name] = {})
     for (const [inst, reg] of Object.entries(instances)) {
-      if (compareStamps(reg, target[inst]) > 0) target[inst] = structuredClone(reg)
+      const ours = out.attrs[name]?.[inst]
+      if (ours == null && floor !== '' && reg.h < floor) continue
+      if (compareStamps(reg, ours) > 0) (out.attrs[name] ??= {})[inst] = structuredClone(reg)
     }
   }
+  if (b.floor != null && (a.floor == null || b.floor > a.floor)) out.floor = b.floor
   return out
 }
 
@@ -206,14 +223,30 @@ export function viewOf (rec: EntityRecord): Entity | null {
 }
 
 /** Removes registers that no longer matter: tombstones and values hidden by an entity delete older than `before`. */
+/**
+ * Drops what no longer matters from a record: attribute tombstones and registers hidden by an
+ * entity delete, older than `before`; the record's floor remembers the cut. Returns a new record
+ * when something was dropped, else the same one.
+ */
 export function compactRecord (rec: EntityRecord, before: Hlc): EntityRecord {
   const del = rec.deleted
+  let out: EntityRecord | undefined
+  const copy = (): EntityRecord => { out ??= { ...structuredClone(rec) }; return out }
   for (const [name, instances] of Object.entries(rec.attrs)) {
     for (const [inst, reg] of Object.entries(instances)) {
-      const hidden = !live(reg, del)
-      if (reg.h < before && (reg.v == null || hidden)) delete instances[inst]
+      if (reg.h < before && (reg.v == null || !live(reg, del))) {
+        const o = copy()
+        delete o.attrs[name][inst]
+        if (Object.keys(o.attrs[name]).length === 0) delete o.attrs[name]
+      }
     }
-    if (Object.keys(instances).length === 0) delete rec.attrs[name]
   }
-  return rec
+  for (const k of ['created', 'types', 'scope'] as const) {
+    const reg = rec[k]
+    if (reg != null && reg.h < before && !live(reg, del)) delete copy()[k]
+  }
+  if (out == null) return rec
+  const result: EntityRecord = out
+  if (result.floor == null || before > result.floor) result.floor = before
+  return result
 }

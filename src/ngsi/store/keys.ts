@@ -5,6 +5,7 @@
  *   e␀<entity id>               → EntityRecord (JSON): the entity's replicated registers
  *   l␀<origin>␀<seq, 12 digits> → the id of the entity that change <seq> of <origin> touched
  *   w␀<origin>                  → contiguous watermark of the origin's log (last seq without gaps)
+ *   f␀<origin>                  → log floor: the origin's envelopes up to this seq were compacted away
  *   m␀<name>                    → store metadata
  *
  * The log keeps only entity ids: a peer that missed changes gets the entities' current records,
@@ -22,6 +23,8 @@ export const logPrefix = (origin: string): string => `l${SEP}${origin}${SEP}`
 export const LOG_PREFIX = `l${SEP}`
 export const watermarkKey = (origin: string): string => `w${SEP}${origin}`
 export const WATERMARK_PREFIX = `w${SEP}`
+export const floorKey = (origin: string): string => `f${SEP}${origin}`
+export const FLOOR_PREFIX = `f${SEP}`
 export const metaKey = (name: string): string => `m${SEP}${name}`
 
 /** origin and seq from a log key */

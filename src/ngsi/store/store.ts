@@ -4,11 +4,11 @@ import type { Level } from 'level'
 import type { Logger } from 'pino'
 import type { Attribute, Entity } from '../types.ts'
 import { BatchWriter, type WriteOp } from './batch-writer.ts'
-import { emptyRecord, mergedCopy, mergeRecords, viewOf, type AttrWrite, type Change, type EntityRecord, type Envelope, type SignedEnvelope } from './crdt.ts'
+import { compactRecord, emptyRecord, mergedCopy, mergeRecords, viewOf, type AttrWrite, type Change, type EntityRecord, type Envelope, type SignedEnvelope } from './crdt.ts'
 import type { DomainSigner } from '../../../identity/index.ts'
 import { EntityIndex } from './entity-index.ts'
-import { HybridClock } from './hlc.ts'
-import { entityKey, ENTITY_PREFIX, HIGH, logKey, logPrefix, parseLogKey, watermarkKey, WATERMARK_PREFIX } from './keys.ts'
+import { HybridClock, type Hlc } from './hlc.ts'
+import { entityKey, ENTITY_PREFIX, floorKey, FLOOR_PREFIX, HIGH, logKey, logPrefix, parseLogKey, watermarkKey, WATERMARK_PREFIX } from './keys.ts'
 import { KeyedLocks } from './locks.ts'
 
 /** What a write does to one entity, in terms of its registers. */
@@ -121,6 +121,8 @@ export class EntityStore {
   private readonly watermarks = new Map<string, number>()
   /** per origin: sequence numbers received above the watermark */
   private readonly above = new Map<string, Set<number>>()
+  /** per origin: envelopes up to this seq were compacted out of the log */
+  private readonly logFloors = new Map<string, number>()
   /** per origin: remote batches marked received but not yet committed (visible) */
   private readonly inflight = new Map<string, number>()
 
@@ -140,6 +142,9 @@ export class EntityStore {
     const started = Date.now()
     for await (const [key, value] of this.db.iterator({ gte: WATERMARK_PREFIX, lt: WATERMARK_PREFIX + HIGH })) {
       this.watermarks.set(key.slice(WATERMARK_PREFIX.length), Number(value))
+    }
+    for await (const [key, value] of this.db.iterator({ gte: FLOOR_PREFIX, lt: FLOOR_PREFIX + HIGH })) {
+      this.logFloors.set(key.slice(FLOOR_PREFIX.length), Number(value))
     }
     for (const [origin, wm] of this.watermarks) {
       for await (const key of this.db.keys({ gt: logKey(origin, wm), lt: logPrefix(origin) + HIGH })) {
@@ -400,6 +405,72 @@ export class EntityStore {
     } finally {
       release()
     }
+  }
+
+  /** The origin's envelopes up to this seq are no longer in the log (0: none compacted). */
+  logFloor (origin: string): number {
+    return this.logFloors.get(origin) ?? 0
+  }
+
+  /**
+   * Compaction: drops log envelopes whose changes are all older than `before` (and already
+   * received without gaps), and tombstones and hidden registers older than `before` from the
+   * records. A peer that is further behind than the log reaches gets a snapshot instead.
+   */
+  async compact (before: Hlc): Promise<{ envelopes: number, records: number }> {
+    let envelopes = 0
+    for (const [origin, wm] of this.watermarks) {
+      const dels: WriteOp[] = []
+      let floor = this.logFloor(origin)
+      for await (const [key, value] of this.db.iterator({ gt: logKey(origin, floor), lt: logPrefix(origin) + HIGH })) {
+        const env = JSON.parse((JSON.parse(value) as SignedEnvelope).d) as Envelope
+        const last = env.c[env.c.length - 1]?.h ?? ''
+        if (env.t > wm || last >= before) break
+        dels.push({ type: 'del', key })
+        floor = env.t
+      }
+      if (dels.length === 0) continue
+      dels.push({ type: 'put', key: floorKey(origin), value: String(floor) })
+      await this.writer.write(dels)
+      this.logFloors.set(origin, floor)
+      envelopes += dels.length - 1
+    }
+    const candidates: string[] = []
+    for await (const value of this.db.values({ gte: ENTITY_PREFIX, lt: ENTITY_PREFIX + HIGH })) {
+      const rec = JSON.parse(value) as EntityRecord
+      if (compactRecord(rec, before) !== rec) candidates.push(rec.id)
+    }
+    let records = 0
+    for (let i = 0; i < candidates.length; i += SCAN_CHUNK) {
+      const ids = candidates.slice(i, i + SCAN_CHUNK)
+      const release = await this.locks.acquire(ids)
+      try {
+        const current = await this.loadRecords(ids)
+        const ops: WriteOp[] = []
+        const touched = new Map<string, { rec: EntityRecord, view: Entity | null }>()
+        for (const [id, rec] of current) {
+          const next = compactRecord(rec, before)
+          if (next === rec) continue
+          ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(next) })
+          touched.set(id, { rec: next, view: this.views.get(id) ?? viewOf(next) })
+        }
+        await this.writer.write(ops)
+        for (const [id, w] of touched) this.records.set(id, w.rec)
+        records += touched.size
+      } finally {
+        release()
+      }
+    }
+    if (envelopes > 0 || records > 0) this.log.info({ envelopes, records, before }, 'compacted the change log and tombstones')
+    return { envelopes, records }
+  }
+
+  /** Records in id order after `after` (null: from the start), for anti-entropy snapshots. */
+  async snapshotPage (after: string | null, limit: number): Promise<{ records: EntityRecord[], next: string | null }> {
+    const records: EntityRecord[] = []
+    const from = after == null ? { gte: ENTITY_PREFIX } : { gt: entityKey(after) }
+    for await (const value of this.db.values({ ...from, lt: ENTITY_PREFIX + HIGH, limit })) records.push(JSON.parse(value) as EntityRecord)
+    return { records, next: records.length === limit ? records[records.length - 1].id : null }
   }
 
   /** Signed envelopes of one origin that reach beyond `afterSeq`, in order (for anti-entropy). */

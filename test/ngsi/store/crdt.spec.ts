@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert'
-import { emptyRecord, mergeChange, viewOf, type Change, formatHlc, HybridClock, DEFAULT_INSTANCE } from '../../../src/ngsi/store/index.ts'
+import { compactRecord, emptyRecord, mergeChange, mergeRecords, viewOf, type Change, formatHlc, HybridClock, DEFAULT_INSTANCE } from '../../../src/ngsi/store/index.ts'
 
 const T = 'https://example.org/T'
 const X = 'https://example.org/x'
@@ -60,6 +60,24 @@ describe('ngsi store: CRDT merge', () => {
     assert.equal(view?.attrs[Y][0].value, 'y0')
     const { view: gone } = apply([...history.slice(0, 5), del])
     assert.equal(gone, null, 'nothing written after the delete: the entity is gone')
+  })
+
+  it('compaction drops old tombstones and hidden registers, and ignores stale writes below its floor', () => {
+    const { rec } = apply(history)
+    const compacted = compactRecord(rec, h(1003, 5))
+    assert.notEqual(compacted, rec)
+    assert.equal(compacted.attrs[Y]['urn:ds:1'], undefined, 'the tombstone of 1003 is gone')
+    assert.deepEqual(viewOf(compacted), viewOf(rec), 'what clients see is unchanged')
+    assert.equal(compactRecord(compacted, h(1003, 5)), compacted, 'nothing more to drop')
+    // A write from before the floor to the dropped register is stale: it lost to the tombstone.
+    const late: Change = { id: 'urn:e:1', o: 'c', n: 7, h: h(1002, 1), a: [[Y, 'urn:ds:1', prop('zombie')]] }
+    assert.equal(mergeChange(compacted, late), false)
+    assert.equal(viewOf(compacted)?.attrs[Y].length, 1)
+    // A newer one is applied as usual.
+    assert.equal(mergeChange(compacted, { ...late, n: 8, h: h(1005) }), true)
+    // Merging with an uncompacted replica keeps the floor's verdict.
+    const merged = mergeRecords(compactRecord(apply(history).rec, h(1003, 5)), apply(history).rec)
+    assert.equal(merged.attrs[Y]['urn:ds:1'], undefined)
   })
 
   it('takes createdAt, modifiedAt and the owner from the stamps', () => {
