@@ -7,7 +7,7 @@ import { FASTIFY_CODES, PROBLEMS, ProblemSchema, problemFor, type ProblemDetails
 import { healthRoutes } from './routes/health.ts'
 import { meshRoutes } from './routes/mesh.ts'
 import type { ApiComponents } from './interface.ts'
-import helmet from '@fastify/helmet'
+import { securityHeaders } from './security-headers.ts'
 import rateLimit from '@fastify/rate-limit'
 import { installAccessControl, type AccessControlOptions, type RouteEntry } from '../auth/plugin.ts'
 
@@ -94,11 +94,8 @@ export async function createApi (components: ApiComponents, init: ApiInit): Prom
 
   app.addSchema(ProblemSchema)
   const routes = installAccessControl(app, { ...init.accessControl, publicPrefixes: ['/docs'] })
-  await app.register(helmet, {
-    // The OpenAPI UI styles itself inline and loads its images as data: URLs.
-    contentSecurityPolicy: { directives: { 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } },
-    hsts: init.https != null
-  })
+  const security = securityHeaders({ hsts: init.https != null })
+  app.addHook('onRequest', async (_req, reply) => { void reply.headers(security) })
   // Per-route limits only (the token endpoint), keyed by client address.
   await app.register(rateLimit, { global: false })
 

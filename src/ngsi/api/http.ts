@@ -16,7 +16,9 @@ export interface NgsiHttp {
 
 /** The CompiledContext of a request (Link header or body @context), resolved with the request's lifetime. */
 export async function contextOf (contexts: ContextResolver, req: FastifyRequest, body?: unknown): Promise<CompiledContext> {
-  return await contexts.resolve(requestContext(req, body), { signal: AbortSignal.timeout(10_000) })
+  // No per-request signal: a fetch of a remote @context has its own time limit, and an
+  // AbortSignal.timeout per request costs a timer for the common, cached case.
+  return await contexts.resolve(requestContext(req, body))
 }
 
 /** The URL to put in a response Link header: the request's context URL, else the core context. */

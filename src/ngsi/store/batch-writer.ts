@@ -1,27 +1,41 @@
 import type { Level } from 'level'
+import type { Change } from './crdt.ts'
 
 export type WriteOp = { type: 'put', key: string, value: string } | { type: 'del', key: string }
 
+export interface BatchWriterHooks<D> {
+  /**
+   * Turns the local changes of one group commit into the operation that logs them (one signed
+   * envelope for the whole group: one signature however many requests share the commit).
+   */
+  seal: (changes: Change[]) => { op: WriteOp, detail: D }
+  /** Called once the group is on disk. */
+  sealed: (detail: D) => void
+}
+
 /**
  * Group commit: writes that arrive while a LevelDB batch is being written go together into the
- * next one, so many concurrent API requests share one synced write. Each caller's promise
- * resolves once its operations are on disk.
+ * next one, so many concurrent API requests share one synced write (and one envelope signature).
+ * Each caller's promise resolves once its operations are on disk.
  */
-export class BatchWriter {
-  private queue: Array<{ ops: WriteOp[], resolve: () => void, reject: (err: unknown) => void }> = []
+export class BatchWriter<D = unknown> {
+  private queue: Array<{ ops: WriteOp[], changes?: Change[], resolve: () => void, reject: (err: unknown) => void }> = []
   private running = false
   private readonly db: Level<string, string>
   private readonly sync: boolean
+  private readonly hooks?: BatchWriterHooks<D>
 
-  constructor (db: Level<string, string>, opts: { sync: boolean }) {
+  constructor (db: Level<string, string>, opts: { sync: boolean, hooks?: BatchWriterHooks<D> }) {
     this.db = db
     this.sync = opts.sync
+    this.hooks = opts.hooks
   }
 
-  async write (ops: WriteOp[]): Promise<void> {
-    if (ops.length === 0) return
+  /** Writes `ops`; `localChanges` (in sequence order) are logged in the group's envelope. */
+  async write (ops: WriteOp[], localChanges?: Change[]): Promise<void> {
+    if (ops.length === 0 && (localChanges == null || localChanges.length === 0)) return
     await new Promise<void>((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject })
+      this.queue.push({ ops, changes: localChanges, resolve, reject })
       if (!this.running) void this.drain()
     })
   }
@@ -32,10 +46,17 @@ export class BatchWriter {
       while (this.queue.length > 0) {
         const group = this.queue
         this.queue = []
-        const ops = group.length === 1 ? group[0].ops : group.flatMap(g => g.ops)
+        const ops = group.length === 1 ? [...group[0].ops] : group.flatMap(g => g.ops)
+        const changes = group.flatMap(g => g.changes ?? [])
+        let sealed: { op: WriteOp, detail: D } | undefined
+        if (changes.length > 0 && this.hooks != null) {
+          sealed = this.hooks.seal(changes)
+          ops.push(sealed.op)
+        }
         try {
           await this.db.batch(ops, { sync: this.sync })
           for (const g of group) g.resolve()
+          if (sealed != null) this.hooks?.sealed(sealed.detail)
         } catch (err) {
           for (const g of group) g.reject(err)
         }

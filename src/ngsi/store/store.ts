@@ -113,7 +113,9 @@ export class EntityStore {
   private readonly log: Logger
   private readonly clock: HybridClock
   private readonly signer?: DomainSigner
-  private readonly writer: BatchWriter
+  private readonly writer: BatchWriter<EnvelopeEventDetail>
+  /** ids that have a record in LevelDB (live or not): a create of any other id needs no read */
+  private readonly recordIds = new Set<string>()
   private readonly locks = new KeyedLocks()
   private readonly views: LRUCache<string, Entity>
   private readonly records: LRUCache<string, EntityRecord>
@@ -132,7 +134,16 @@ export class EntityStore {
     this.clock = components.clock ?? new HybridClock()
     this.signer = components.signer
     this.domain = init.domain
-    this.writer = new BatchWriter(this.db, { sync: init.sync ?? true })
+    this.writer = new BatchWriter<EnvelopeEventDetail>(this.db, {
+      sync: init.sync ?? true,
+      hooks: {
+        seal: (changes) => {
+          const detail = this.seal(changes)
+          return { op: { type: 'put', key: logKey(this.domain, detail.to), value: JSON.stringify(detail.envelope) }, detail }
+        },
+        sealed: (detail) => { this.events.safeDispatchEvent('envelope', { detail }) }
+      }
+    })
     this.views = new LRUCache({ max: Math.max(1, init.cacheSize ?? 100_000) })
     this.records = new LRUCache({ max: Math.max(1, init.recordCacheSize ?? 10_000) })
   }
@@ -158,6 +169,7 @@ export class EntityStore {
     let lastReport = Date.now()
     for await (const value of this.db.values({ gte: ENTITY_PREFIX, lt: ENTITY_PREFIX + HIGH })) {
       const rec = JSON.parse(value) as EntityRecord
+      this.recordIds.add(rec.id)
       const view = viewOf(rec)
       if (view != null) {
         this.index.apply(null, view)
@@ -249,12 +261,9 @@ export class EntityStore {
         return items.map(i => i.error != null ? i : { id: i.id, error: new Error('not written: another entity of the batch failed') })
       }
       if (events.length > 0) {
-        const envelope = this.seal(events.map(e => e.change))
-        ops.push({ type: 'put', key: logKey(this.domain, envelope.to), value: JSON.stringify(envelope.envelope) })
         ops.push({ type: 'put', key: watermarkKey(this.domain), value: String(this.watermarks.get(this.domain)) })
-        await this.writer.write(ops)
+        await this.writer.write(ops, events.map(e => e.change))
         this.commit(working, events)
-        this.events.safeDispatchEvent('envelope', { detail: envelope })
       }
       return items
     } finally {
@@ -587,6 +596,7 @@ export class EntityStore {
   /** After a batch is on disk: caches, indexes, then events (listeners see the committed state). */
   private commit (touched: Map<string, { rec: EntityRecord, view: Entity | null }>, events: ChangeEventDetail[]): void {
     for (const [id, w] of touched) {
+      this.recordIds.add(id)
       this.records.set(id, w.rec)
       if (w.view != null) this.views.set(id, w.view); else this.views.delete(id)
     }
@@ -599,7 +609,9 @@ export class EntityStore {
     const missing: string[] = []
     for (const id of ids) {
       const hit = this.records.get(id)
-      if (hit != null) out.set(id, hit); else missing.push(id)
+      if (hit != null) out.set(id, hit)
+      else if (this.recordIds.has(id)) missing.push(id)
+      else out.set(id, emptyRecord(id))
     }
     if (missing.length > 0) {
       const raws = await this.db.getMany(missing.map(entityKey))
