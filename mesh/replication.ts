@@ -310,8 +310,10 @@ export class Replicator {
   private syncRound (): void {
     if (!this.running) return
     const mine = this.c.store.versionVector()
-    const connected = new Set(this.c.libp2p.getConnections().map(c => c.remotePeer.toString()))
-    const candidates = this.c.membership.alivePeers().filter(p => connected.has(p.peerId))
+    // Every connected member, alive or not: a member whose gossip stopped reaching us (and so
+    // looks dead) while its connection stays up is exactly the one anti-entropy must repair.
+    const connected = new Set(this.c.libp2p.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))
+    const candidates = [...connected].filter(p => this.c.members.isMember(p) && p !== this.c.libp2p.peerId.toString()).map(peerId => ({ peerId }))
     const behind = candidates.filter(p => lagBehind(mine, this.c.membership.versionVectorOf(p.peerId)) > 0)
     // Pull from every peer that is ahead of us; otherwise from one at random, in case a peer's
     // heartbeat (and its version vector) has not reached us.
