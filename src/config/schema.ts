@@ -144,7 +144,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
     // NGSI-LD's default page size (clause 6.3.10).
     defaultLimit: 20,
     maxLimit: 1000,
-    cacheSize: 20_000,
+    // Parsed entities in memory (~1 KiB each): 100 MiB or so buys queries without disk reads.
+    cacheSize: 100_000,
     sync: true,
     contexts: { local: {}, allowRemote: true, timeoutMs: 5000 }
   },
