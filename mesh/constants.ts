@@ -7,10 +7,11 @@
 export const membershipTopic = (federation: string): string => `/cmesh/${federation}/membership/1`
 
 /**
- * Largest heartbeat accepted: a heartbeat is a few hundred bytes, even with several addresses;
- * anything much larger is garbage or abuse.
+ * Largest heartbeat accepted: a heartbeat is a few hundred bytes, even with several addresses, plus
+ * about 1.7 KiB when it carries the sender's domain certificate (RSA-2048, PEM); anything much
+ * larger is garbage or abuse.
  */
-export const MAX_HEARTBEAT_BYTES = 4096
+export const MAX_HEARTBEAT_BYTES = 16 * 1024
 
 /** Longest a single dial may take before we count it as failed and back off. */
 export const DIAL_TIMEOUT_MS = 5000
@@ -48,3 +49,45 @@ export const SYNC_PAGE = 256
 
 /** Gossip envelopes remembered to recognise replays (per node, all origins). */
 export const REPLAY_MEMORY = 4096
+
+/** Certificate exchange, run on every new connection when the federation has a CA. */
+export const certificateProtocol = (federation: string): string => `/cmesh/${federation}/cert/1.0.0`
+
+/**
+ * How long a newly connected peer that is not yet a member has to prove membership with its
+ * certificate. The exchange is one round trip and an RSA signature check, so a second would do on
+ * a LAN; 5 s leaves room for a slow or busy link without keeping strangers around for long.
+ */
+export const CERT_EXCHANGE_TIMEOUT_MS = 5000
+
+/** Largest certificate message: a domain certificate in PEM is about 1.7 KiB. */
+export const MAX_CERT_FRAME_BYTES = 16 * 1024
+
+/** Largest certificate accepted in a heartbeat or an exchange (PEM characters). */
+export const MAX_CERT_PEM_CHARS = 8192
+
+/**
+ * After a peer failed to prove membership, the gater refuses it for this long, so that a stranger
+ * redialling in a loop costs us a refused handshake, not a connection of CERT_EXCHANGE_TIMEOUT_MS.
+ */
+export const CERT_REFUSAL_COOLDOWN_MS = 30_000
+
+/** How often connections are re-checked, so peers whose certificate expired are disconnected. */
+export const CERT_SWEEP_MS = 60_000
+
+/**
+ * Heartbeats carry the sender's certificate in its first few heartbeats and then every tenth, so
+ * members that are not directly connected learn it (from relayed heartbeats) within ten intervals
+ * without every heartbeat paying for it.
+ */
+export const CERT_IN_FIRST_HEARTBEATS = 3
+export const CERT_IN_HEARTBEAT_EVERY = 10
+
+/**
+ * Gossipsub application score of a connected peer that is not (yet) a member. With the default
+ * weight (10) this gives -60: below the publish (-50) and gossip (-10) thresholds, so nothing we
+ * publish or relay goes to it and it is never grafted into a topic mesh, but above the graylist
+ * threshold (-80), so its subscriptions are still recorded and it gets messages once it proves
+ * membership.
+ */
+export const NON_MEMBER_APP_SCORE = -6

@@ -18,3 +18,27 @@ export class NotMemberError extends MeshError {
     this.name = 'NotMemberError'
   }
 }
+
+/** A connected peer failed to prove membership by certificate (refused, with the reason). */
+export class CertificateRefusedError extends MeshError {
+  constructor (peerId: string, reason: string) {
+    super('MESH_CERTIFICATE_REFUSED', `peer ${peerId} refused: ${reason}`, { peerId, reason })
+    this.name = 'CertificateRefusedError'
+  }
+}
+
+/** This domain's own certificate cannot be used with the configured CA (wrong CA, peer id or domain). */
+export class OwnCertificateError extends MeshError {
+  constructor (reason: string) {
+    super('MESH_OWN_CERTIFICATE_INVALID', `this domain's certificate cannot be used: ${reason}`, { reason })
+    this.name = 'OwnCertificateError'
+  }
+}
+
+/** A certificate operation (revocation list) on a mesh configured without a federation CA. */
+export class NoCertificateAuthorityError extends MeshError {
+  constructor () {
+    super('MESH_NO_CA', 'the mesh has no federation CA configured')
+    this.name = 'NoCertificateAuthorityError'
+  }
+}

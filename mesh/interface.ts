@@ -29,6 +29,11 @@ export interface Heartbeat {
   startedAt: number
   /** when the heartbeat was sent (ms since epoch, sender's clock) */
   sentAt: number
+  /**
+   * the sender's domain certificate (PEM), in some heartbeats only, so that members it is not
+   * connected to learn that it belongs (the heartbeat's signature binds it to the sender)
+   */
+  cert?: string
 }
 
 export type MemberState = 'alive' | 'suspect' | 'dead'
@@ -62,11 +67,46 @@ export interface StrangerInfo {
   refusedConnections: number
   rejects: number
   lastSeen: string
+  /** why its last connection was refused (not a member, bad or revoked certificate, …) */
+  lastReason?: string
 }
 
-/** Decides who belongs to the federation. The node passes one in; later it also checks certificates. */
+/** Decides who belongs to the federation. The node passes one in; the mesh adds certificates to it. */
 export interface MembershipPolicy {
   isMember(peerId: PeerId | string): boolean
+  /**
+   * Why a connection with this peer must be refused, or null to let it connect. Without this
+   * method only members connect; a policy that learns members from the connection itself (by
+   * certificate) admits unknown peers provisionally and refuses those it has reasons against.
+   */
+  connectionRefusal?(peerId: PeerId | string): string | null
+}
+
+/** What a peer proved with its domain certificate (see `Mesh.certificateOf`). */
+export interface CertifiedPeer {
+  peerId: string
+  domain: string
+  fqdn: string
+  /** canonical serial (lower-case hex), as revocation lists name it */
+  serial: string
+  /** ISO 8601 */
+  notAfter: string
+  /** when we last checked it (ISO 8601) */
+  verifiedAt: string
+  /** how we got it: presented on a connection, or carried by a (signed) heartbeat */
+  source: 'connection' | 'heartbeat'
+  /** on the current revocation list: the peer is refused even when allowlisted */
+  revoked: boolean
+}
+
+/** The outcome of `Mesh.setRevocationList`. */
+export interface RevocationUpdate {
+  /** false when the list was not newer than the one in force (nothing changed) */
+  applied: boolean
+  /** sequence number of the list in force */
+  sequence: number
+  /** peers whose certificate the list revokes (among those we know), now refused */
+  revokedPeers: string[]
 }
 
 export interface MemberStateEvent {
@@ -87,5 +127,6 @@ export interface MeshEvents {
   'member:state': CustomEvent<MemberStateEvent>
   'member:heartbeat': CustomEvent<{ peerId: string, heartbeat: Heartbeat }>
   'gossip:reject': CustomEvent<RejectEvent>
-  'peer:refused': CustomEvent<{ peerId: string }>
+  'peer:refused': CustomEvent<{ peerId: string, reason: string }>
+  'peer:certified': CustomEvent<CertifiedPeer>
 }

@@ -3,7 +3,9 @@ import { Ajv } from 'ajv'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
-import { membershipTopic, MAX_HEARTBEAT_BYTES, STATE_SWEEP_MS } from './constants.ts'
+import {
+  CERT_IN_FIRST_HEARTBEATS, CERT_IN_HEARTBEAT_EVERY, MAX_CERT_PEM_CHARS, membershipTopic, MAX_HEARTBEAT_BYTES, STATE_SWEEP_MS
+} from './constants.ts'
 import { TopicValidatorResult, type PubSub, type PubSubMessage } from './pubsub.ts'
 import type {
   Heartbeat, LoadReport, MemberInfo, MemberState, MembershipPolicy, MeshEvents, StrangerInfo
@@ -17,8 +19,13 @@ export interface MembershipComponents {
   events: TypedEventEmitter<MeshEvents>
   /** the node's current load, sampled by the caller */
   getLoad: () => LoadReport
-  /** what this node says about itself in heartbeats */
-  getSelf: () => { domain: string, fqdn: string, apiUrl: string, addrs: string[], vv?: Record<string, number> }
+  /** what this node says about itself in heartbeats (`cert`: its domain certificate, PEM) */
+  getSelf: () => { domain: string, fqdn: string, apiUrl: string, addrs: string[], vv?: Record<string, number>, cert?: string }
+  /**
+   * With a federation CA: checks the certificate a heartbeat of a not-yet-member carries (and,
+   * when valid, makes the author a member, see `certify`). Without it, only `policy` decides.
+   */
+  verifyCertificate?: (peerId: string, certPem: string) => { ok: true } | { ok: false, reason: string }
 }
 
 export interface MembershipInit {
@@ -65,7 +72,8 @@ const heartbeatSchema = {
     seq: { type: 'integer', minimum: 0 },
     vv: { type: 'object', maxProperties: 1024, additionalProperties: { type: 'integer', minimum: 0 } },
     startedAt: { type: 'number', minimum: 0 },
-    sentAt: { type: 'number', minimum: 0 }
+    sentAt: { type: 'number', minimum: 0 },
+    cert: { type: 'string', minLength: 1, maxLength: MAX_CERT_PEM_CHARS }
   }
 } as const
 
@@ -83,8 +91,10 @@ export class Membership {
   private readonly topic: string
   private readonly rows = new Map<string, Row>()
   private readonly strangers = new Map<string, StrangerInfo>()
-  /** domain name → the peer that first claimed it (trust on first use, until certificates bind them) */
+  /** domain name → the peer that first claimed it (trust on first use), or its certificate names */
   private readonly bindings = new Map<string, string>()
+  /** peer → the domain its certificate names: such a peer speaks for that domain only */
+  private readonly certified = new Map<string, string>()
   private readonly selfId: string
   private readonly startedAt = Date.now()
   private seq = 0
@@ -153,8 +163,10 @@ export class Membership {
     return this.table().filter(m => !m.self && m.state === 'alive')
   }
 
-  /** The domain name a member peer announced in its heartbeats, or null. */
+  /** The domain name a member peer's certificate names, or else the one it announced in its heartbeats, or null. */
   domainOf (peerId: string): string | null {
+    const certified = this.certified.get(peerId)
+    if (certified != null) return certified
     for (const [domain, peer] of this.bindings) if (peer === peerId) return domain
     return null
   }
@@ -169,9 +181,26 @@ export class Membership {
    * Replication calls this for the origins of envelopes it accepts.
    */
   bind (domain: string, peerId: string): boolean {
+    const certified = this.certified.get(peerId)
+    if (certified != null && certified !== domain) return false
     const bound = this.bindings.get(domain)
     if (bound == null) { this.bindings.set(domain, peerId); return true }
     return bound === peerId
+  }
+
+  /**
+   * Binds a domain name to the peer whose certificate names it, replacing any binding by first use
+   * (of this name to another peer, or of other names to this peer): from now on only this peer's
+   * heartbeats and envelopes may speak for the domain, and this peer for no other.
+   */
+  certify (domain: string, peerId: string): void {
+    const previous = this.bindings.get(domain)
+    if (previous != null && previous !== peerId) {
+      this.c.log.warn({ domain, peer: peerId, previous }, 'certificate rebinds a domain name that another peer claimed')
+    }
+    for (const [name, peer] of this.bindings) if (peer === peerId && name !== domain) this.bindings.delete(name)
+    this.bindings.set(domain, peerId)
+    this.certified.set(peerId, domain)
   }
 
   /** The version vector a member announced in its last heartbeat (for replication lag). */
@@ -190,15 +219,18 @@ export class Membership {
     this.c.events.safeDispatchEvent('gossip:reject', { detail: { peerId, topic, reason } })
   }
 
-  /** Records a connection the gater refused. */
-  countRefused (peerId: string): void {
+  /** Records a connection refused by the gater, or dropped because the peer did not prove membership. */
+  countRefused (peerId: string, reason = 'not a federation member'): void {
     const s = this.stranger(peerId)
     s.refusedConnections++
-    // The first refusal, then every power of ten: a peer that keeps knocking must not flood the log.
-    if (Number.isInteger(Math.log10(s.refusedConnections))) {
-      this.c.log.warn({ peer: peerId, times: s.refusedConnections }, 'refused a connection from a peer outside the federation')
+    const changed = s.lastReason !== reason
+    s.lastReason = reason
+    // The first refusal, then every power of ten (or when the reason changes): a peer that keeps
+    // knocking must not flood the log.
+    if (changed || Number.isInteger(Math.log10(s.refusedConnections))) {
+      this.c.log.warn({ peer: peerId, times: s.refusedConnections, reason }, 'refused a connection from a peer outside the federation')
     }
-    this.c.events.safeDispatchEvent('peer:refused', { detail: { peerId } })
+    this.c.events.safeDispatchEvent('peer:refused', { detail: { peerId, reason } })
   }
 
   private stranger (peerId: string): StrangerInfo {
@@ -275,7 +307,8 @@ export class Membership {
     }
     const author = msg.from.toString()
     if (author === this.selfId) return TopicValidatorResult.Ignore
-    if (!this.c.policy.isMember(msg.from)) {
+    const member = this.c.policy.isMember(msg.from)
+    if (!member && this.c.verifyCertificate == null) {
       this.countReject(author, this.topic, 'author is not a federation member')
       return TopicValidatorResult.Reject
     }
@@ -295,6 +328,24 @@ export class Membership {
       this.countReject(author, this.topic, `malformed heartbeat: ${e?.instancePath ?? ''} ${e?.message ?? ''}`.trim())
       return TopicValidatorResult.Reject
     }
+    if (!member && this.c.verifyCertificate != null) {
+      if (hb.cert == null) {
+        // A member we have not learnt of yet looks the same until a heartbeat with its certificate
+        // comes by; ignoring (not rejecting) does not penalise the member that relayed it.
+        return TopicValidatorResult.Ignore
+      }
+      // StrictSign binds the certificate to the author: it cannot be replayed by another peer.
+      const check = this.c.verifyCertificate(author, hb.cert)
+      if (!check.ok) {
+        this.countReject(author, this.topic, check.reason)
+        return TopicValidatorResult.Reject
+      }
+    }
+    const certified = this.certified.get(author)
+    if (certified != null && hb.domain !== certified) {
+      this.countReject(author, this.topic, `claims domain name ${hb.domain}, but its certificate names ${certified}`)
+      return TopicValidatorResult.Reject
+    }
     if (hb.domain === this.c.getSelf().domain || !this.bind(hb.domain, author)) {
       this.countReject(author, this.topic, `claims domain name ${hb.domain}, which belongs to another peer`)
       return TopicValidatorResult.Reject
@@ -312,6 +363,8 @@ export class Membership {
     const author = msg.from.toString()
     let hb: Heartbeat
     try { hb = JSON.parse(new TextDecoder().decode(msg.data)) } catch { return }
+    // The validator has checked the certificate; the table need not keep a copy of every one.
+    delete hb.cert
     const r = this.row(author)
     const now = Date.now()
     r.heartbeat = hb
@@ -323,6 +376,8 @@ export class Membership {
 
   private async publish (): Promise<void> {
     const self = this.c.getSelf()
+    const seq = ++this.seq
+    const withCert = self.cert != null && (seq <= CERT_IN_FIRST_HEARTBEATS || seq % CERT_IN_HEARTBEAT_EVERY === 0)
     const hb: Heartbeat = {
       v: 1,
       domain: self.domain,
@@ -330,10 +385,11 @@ export class Membership {
       apiUrl: self.apiUrl,
       addrs: self.addrs,
       load: this.c.getLoad(),
-      seq: ++this.seq,
+      seq,
       ...(self.vv != null ? { vv: self.vv } : {}),
       startedAt: this.startedAt,
-      sentAt: Date.now()
+      sentAt: Date.now(),
+      ...(withCert ? { cert: self.cert } : {})
     }
     try {
       await this.c.pubsub.publish(this.topic, new TextEncoder().encode(JSON.stringify(hb)))

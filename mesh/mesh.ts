@@ -14,7 +14,12 @@ import { AllowlistPolicy, membersOnlyGater } from './gater.ts'
 import { ConnectionKeeper } from './keeper.ts'
 import { Membership } from './membership.ts'
 import { Replicator, type ReplicaStore, type ReplicationPolicy } from './replication.ts'
-import type { LoadReport, MembershipPolicy, MeshEvents } from './interface.ts'
+import { CertificatePolicy } from './certificates.ts'
+import { CertificateExchange } from './certificate-exchange.ts'
+import { membersOnlyHandlers } from './stream-guard.ts'
+import { NoCertificateAuthorityError, OwnCertificateError } from './errors.ts'
+import type { RevocationList } from '../identity/index.ts'
+import type { CertifiedPeer, LoadReport, MembershipPolicy, MeshEvents, RevocationUpdate } from './interface.ts'
 
 export interface MeshComponents {
   privateKey: PrivateKey
@@ -50,6 +55,15 @@ export interface MeshInit {
   syncIntervalMs?: number
   /** longest delay before local changes are gossiped, ms (default 5) */
   publishDelayMs?: number
+  /**
+   * Membership by certificate (default: none, the allowlist `members` alone decides): the
+   * federation CA certificate and this domain's certificate (PEM; it must name this node's peer id
+   * and `domain`). Peers presenting a domain certificate from this CA that names their peer id
+   * are members too; the allowlist keeps working alongside.
+   */
+  certificates?: { caCertPem: string, certPem: string }
+  /** with `certificates`: how long a new peer has to present its certificate, ms (default 5000) */
+  certificateTimeoutMs?: number
 }
 
 export type MeshHost = Libp2p<{ pubsub: PubSub, identify: unknown, ping: unknown }>
@@ -64,7 +78,10 @@ export class Mesh {
   private readonly c: MeshComponents
   private readonly init: MeshInit
   private readonly policy: MembershipPolicy
+  private readonly certificates?: CertificatePolicy
+  private readonly log: Logger
   private host?: MeshHost
+  private exchange?: CertificateExchange
   private keeper?: ConnectionKeeper
   private membershipService?: Membership
   private replicatorService?: Replicator
@@ -82,7 +99,22 @@ export class Mesh {
     this.c = components
     this.init = init
     this.peerId = peerIdFromPrivateKey(components.privateKey)
-    this.policy = components.policy ?? new AllowlistPolicy(this.peerId, init.members)
+    this.log = components.log.child({ component: 'mesh' })
+    const base = components.policy ?? new AllowlistPolicy(this.peerId, init.members)
+    if (init.certificates != null) {
+      this.certificates = new CertificatePolicy({
+        base,
+        onCertified: (peer) => {
+          this.membershipService?.certify(peer.domain, peer.peerId)
+          this.events.safeDispatchEvent('peer:certified', { detail: peer })
+        }
+      }, { self: this.peerId.toString(), ...init.certificates })
+      // Our heartbeats say `domain`; peers would reject them if the certificate named another.
+      if (this.certificates.own.domain !== init.domain) {
+        throw new OwnCertificateError(`it names domain ${this.certificates.own.domain}, this node is ${init.domain}`)
+      }
+    }
+    this.policy = this.certificates ?? base
   }
 
   get libp2p (): MeshHost {
@@ -110,9 +142,12 @@ export class Mesh {
   }
 
   async start (): Promise<void> {
-    const log = this.c.log.child({ component: 'mesh' })
+    const log = this.log
     let membership: Membership | undefined
+    const certificates = this.certificates
     const host = await createLibp2p({
+      // Started below, once the certificate exchange watches connections: none may slip past it.
+      start: false,
       privateKey: this.c.privateKey,
       addresses: {
         listen: this.init.listen,
@@ -121,14 +156,14 @@ export class Mesh {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      connectionGater: membersOnlyGater(this.policy, (peer) => { membership?.countRefused(peer.toString()) }),
+      connectionGater: membersOnlyGater(this.policy, (peer, reason) => { membership?.countRefused(peer.toString(), reason) }),
       // The connection monitor pings every open connection; its round-trip time is what the
       // membership table shows, and a connection that stops answering is closed (and redialled).
       connectionMonitor: { enabled: true, pingInterval: this.init.pingIntervalMs },
       services: {
         identify: identify(),
         ping: ping(),
-        pubsub: createPubSub()
+        pubsub: createPubSub({ isMember: (peer) => this.policy.isMember(peer) })
       }
     }) as unknown as MeshHost
     this.host = host
@@ -144,10 +179,31 @@ export class Mesh {
         fqdn: this.init.fqdn,
         apiUrl: this.c.getApiUrl(),
         addrs: host.getMultiaddrs().map(ma => ma.decapsulateCode(CODE_P2P).toString()),
-        vv: this.c.replica?.store.versionVector()
-      })
+        vv: this.c.replica?.store.versionVector(),
+        cert: certificates?.certPem
+      }),
+      verifyCertificate: certificates == null
+        ? undefined
+        : (peerId, certPem) => {
+            const check = certificates.verify(peerId, certPem, 'heartbeat')
+            return check.ok ? { ok: true } : { ok: false, reason: check.reason }
+          }
     }, this.init)
     this.membershipService = membership
+    if (certificates != null) {
+      // Certificates verified before a restart still bind their domains.
+      for (const p of certificates.certifiedPeers()) if (!p.revoked) membership.certify(p.domain, p.peerId)
+      this.exchange = new CertificateExchange({
+        libp2p: host,
+        policy: certificates,
+        log: this.c.log.child({ component: 'mesh:certificates' }),
+        onRefused: (peer, reason) => { membership?.countRefused(peer, reason) }
+      }, { federation: this.init.federation, timeoutMs: this.init.certificateTimeoutMs })
+      await this.exchange.start()
+    }
+    await host.start()
+    // From here on, protocols (sync, forwarding) serve members only; see stream-guard.ts.
+    membersOnlyHandlers(host, this.policy, log)
     this.keeper = new ConnectionKeeper({ libp2p: host, log: this.c.log.child({ component: 'mesh:keeper' }) }, {
       initialDelayMs: this.init.redialInitialMs,
       maxDelayMs: this.init.redialMaxMs
@@ -169,17 +225,59 @@ export class Mesh {
       await this.replicatorService.start()
     }
     this.keeper.start()
-    log.info({ peerId: this.peerId.toString(), listen: this.multiaddrs() }, 'mesh started')
+    log.info({
+      peerId: this.peerId.toString(),
+      listen: this.multiaddrs(),
+      ...(certificates != null ? { certificate: { domain: certificates.own.domain, serial: certificates.own.serial } } : {})
+    }, 'mesh started')
   }
 
   async stop (): Promise<void> {
     this.events.removeEventListener('member:heartbeat', this.onHeartbeat)
     this.events.removeEventListener('member:state', this.onState)
     this.keeper?.stop()
+    await this.exchange?.stop()
+    this.exchange = undefined
     await this.replicatorService?.stop()
     this.membershipService?.stop()
     await this.host?.stop()
     this.host = undefined
+  }
+
+  /**
+   * Puts a revocation list (as identity's `createRevocationList` makes it, e.g. from a replicated
+   * entity) in force when it verifies against the CA and is newer than the current one: peers
+   * whose certificate it revokes are disconnected at once and refused afterwards, allowlisted or
+   * not. Peers that are members by the allowlist alone (never presented a certificate) are not
+   * affected. Works before `start` too.
+   * @throws NoCertificateAuthorityError (MESH_NO_CA) without `certificates`
+   * @throws RevocationListInvalidError (IDENTITY_REVOCATION_LIST_INVALID) for a forged, foreign or malformed list
+   */
+  setRevocationList (doc: unknown): RevocationUpdate {
+    if (this.certificates == null) throw new NoCertificateAuthorityError()
+    const update = this.certificates.setRevocationList(doc)
+    if (!update.applied) return update
+    this.log.info({ sequence: update.sequence, revokedPeers: update.revokedPeers }, 'revocation list in force')
+    if (this.certificates.ownRevoked()) {
+      this.log.error({ serial: this.certificates.own.serial }, 'this domain\'s own certificate is revoked: other domains will refuse it')
+    }
+    this.exchange?.enforce()
+    return update
+  }
+
+  /** The revocation list in force, or null (none yet, or no CA). */
+  revocationList (): RevocationList | null {
+    return this.certificates?.revocationList() ?? null
+  }
+
+  /** The domain and certificate a peer proved (revoked ones flagged), or null if it never presented a valid one. */
+  certificateOf (peerId: PeerId | string): CertifiedPeer | null {
+    return this.certificates?.certificateOf(peerId.toString()) ?? null
+  }
+
+  /** Every peer that proved membership by certificate. */
+  certifiedPeers (): CertifiedPeer[] {
+    return this.certificates?.certifiedPeers() ?? []
   }
 
   /** Dial state of the peers this node keeps connected (bootstrap and discovered). */

@@ -8,6 +8,7 @@
  * sees the `PubSub` type exported here.
  */
 import { gossipsub, StrictSign, TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import { NON_MEMBER_APP_SCORE } from './constants.ts'
 
 export { TopicValidatorResult }
 export type PubSub = GossipSub
@@ -16,6 +17,11 @@ export type PubSubMessage = Message
 export interface PubSubInit {
   /** largest message data accepted from the wire, bytes (default 4 MiB) */
   maxMessageBytes?: number
+  /**
+   * federation membership; connected non-members (peers still proving membership by certificate)
+   * then get nothing we publish or relay (default: every connected peer is treated as a member)
+   */
+  isMember?: (peerId: string) => boolean
 }
 
 /** Gossipsub with StrictSign: every message carries its author's peer id and signature. */
@@ -28,6 +34,11 @@ export function createPubSub (init: PubSubInit = {}): ReturnType<typeof gossipsu
     emitSelf: false,
     // Peer exchange would hand out addresses of peers we may not admit; membership comes from config.
     doPX: false,
-    maxInboundDataLength: init.maxMessageBytes ?? 4 * 1024 * 1024
+    maxInboundDataLength: init.maxMessageBytes ?? 4 * 1024 * 1024,
+    // Peer scores are cached for one gossipsub heartbeat (1 s): a peer that just proved membership
+    // receives messages at most that much later.
+    ...(init.isMember != null
+      ? { scoreParams: { appSpecificScore: (peerId: string) => init.isMember?.(peerId) === true ? 0 : NON_MEMBER_APP_SCORE } }
+      : {})
   })
 }
