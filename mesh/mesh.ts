@@ -83,6 +83,7 @@ export class Mesh {
   private host?: MeshHost
   private exchange?: CertificateExchange
   private keeper?: ConnectionKeeper
+  private stopping = false
   private membershipService?: Membership
   private replicatorService?: Replicator
   private readonly onHeartbeat = (evt: MeshEvents['member:heartbeat']): void => {
@@ -92,7 +93,24 @@ export class Mesh {
   }
 
   private readonly onState = (evt: MeshEvents['member:state']): void => {
-    if (evt.detail.to === 'dead') this.keeper?.forget(evt.detail.peerId)
+    const { peerId, to } = evt.detail
+    if (to === 'suspect') this.resetSilentConnection(peerId)
+    if (to === 'dead') this.keeper?.forget(peerId)
+  }
+
+  /**
+   * A member that falls silent while still connected has lost its gossip path, not its
+   * connection: with two connections between a pair (both dialled at once), gossipsub may send
+   * over the one that closed and never open a stream on the other. Hanging up makes both sides
+   * redial and gossipsub start afresh.
+   */
+  private resetSilentConnection (peerId: string): void {
+    const host = this.host
+    if (host == null || this.stopping) return
+    const conns = host.getConnections().filter(c => c.remotePeer.toString() === peerId && c.status === 'open')
+    if (conns.length === 0) return
+    this.log.warn({ peer: peerId, connections: conns.length }, 'member silent on an open connection: reconnecting')
+    void host.hangUp(conns[0].remotePeer).catch(() => {})
   }
 
   constructor (components: MeshComponents, init: MeshInit) {
@@ -233,6 +251,7 @@ export class Mesh {
   }
 
   async stop (): Promise<void> {
+    this.stopping = true
     this.events.removeEventListener('member:heartbeat', this.onHeartbeat)
     this.events.removeEventListener('member:state', this.onState)
     this.keeper?.stop()

@@ -1,5 +1,5 @@
 /**
- * KNOWN BUG (found by the fault tests, reported on issue 4). This test FAILS until it is fixed.
+ * Regression test for a bug the fault tests found (issue 4).
  *
  * Two domains often hold two connections to each other: both bootstrap to each other, and when
  * they dial at the same time both dials succeed (about half of concurrent starts here), and
@@ -14,7 +14,10 @@
  * is cut off: that is how test/federation/catchup.spec.ts first failed (domain-a and domain-b,
  * connected and not partitioned, did not exchange a single change for 60 s).
  *
- * In-process, on 127.0.0.1 (no namespaces needed). Takes about 10 s when it fails.
+ * The fix: anti-entropy pulls from every connected member, and a member that turns suspect on an
+ * open connection is hung up on (mesh/mesh.ts), so both sides redial and gossipsub starts afresh.
+ *
+ * In-process, on 127.0.0.1 (no namespaces needed).
  */
 import { strict as assert } from 'node:assert'
 import type { ContinuumNode } from '../../src/node.ts'
@@ -23,7 +26,7 @@ import { api, cleanup, FAST_MESH, nodeFor, prepareDomain, waitFor, type TestDoma
 /** Attempts at getting the two-connection layout (each succeeds about half the time). */
 const ATTEMPTS = 12
 
-describe('KNOWN BUG: gossip between two connected domains dies when one of their two connections closes', function () {
+describe('gossip between two domains survives the close of one of their two connections', function () {
   this.timeout(120_000)
   let a: TestDomain, b: TestDomain
   let A: ContinuumNode, B: ContinuumNode
