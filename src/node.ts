@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import {
   createSigner, exportPublicKey, loadOrCreateDomainKey, readDomainCertificate, EmbeddedDirectory, LdapDirectory,
-  USERS_FILE_NAME, type Directory
+  USERS_FILE_NAME, type Directory, type RevocationList
 } from '../identity/index.ts'
 import { readFile } from 'node:fs/promises'
 import { Mesh } from '../mesh/index.ts'
@@ -16,8 +16,9 @@ import type { RouteEntry } from './auth/plugin.ts'
 import { AuthService } from './auth/service.ts'
 import { authRoutes } from './auth/routes.ts'
 import { publishDomainEntity } from './domain-entity.ts'
-import type { NodeConfig } from './config/index.ts'
-import { CmeshError } from './errors.ts'
+import { DOCUMENT_ATTR, isValidRevocationList, REVOCATION_TYPE, Revocations, revocationRoutes } from './revocations.ts'
+import { bootstrapMembershipIssues, type NodeConfig } from './config/index.ts'
+import { CmeshError, ConfigError } from './errors.ts'
 import { createLogger, type Logger } from './log.ts'
 import { LoadSampler } from './observability/index.ts'
 import { VERSION } from './version.ts'
@@ -54,6 +55,7 @@ export class ContinuumNode {
   private authService?: AuthService
   private routeTable: RouteEntry[] = []
   private compactTimer?: NodeJS.Timeout
+  private revocations?: Revocations
   private compacting?: Promise<unknown>
   private tls = false
   private readonly load = new LoadSampler()
@@ -192,9 +194,24 @@ export class ContinuumNode {
       this.compactTimer.unref()
 
       const store = this.entityStore
+      // With a certificate from the federation CA, peers prove membership by theirs; without one,
+      // membership is the allowlist, and every bootstrap peer must be on it.
+      const certificate = await readDomainCertificate(config.dataDir)
+      this.tls = certificate != null
+      if (certificate == null) {
+        const issues = bootstrapMembershipIssues(config)
+        if (issues.length > 0) throw new ConfigError('config', issues)
+      }
+      const caCertPem = certificate?.caCertPem ?? null
       const policy = new WritePolicy(store, {
         domain: config.domain.name,
-        ownedTypes: config.replication.ownedTypes.map(t => t.includes(':') ? t : DEFAULT_VOCAB + t)
+        ownedTypes: config.replication.ownedTypes.map(t => t.includes(':') ? t : DEFAULT_VOCAB + t),
+        signedDocuments: {
+          type: REVOCATION_TYPE,
+          attr: DOCUMENT_ATTR,
+          isValid: (doc) => isValidRevocationList(doc, caCertPem),
+          isNewer: (doc, held) => (doc as RevocationList).sequence >= (held as RevocationList).sequence
+        }
       })
       this.meshService = new Mesh({
         privateKey: key.privateKey,
@@ -218,7 +235,8 @@ export class ContinuumNode {
         redialMaxMs: config.mesh.redialMaxMs,
         connectToMembers: config.mesh.connectToMembers,
         syncIntervalMs: config.replication.syncIntervalMs,
-        publishDelayMs: config.replication.publishDelayMs
+        publishDelayMs: config.replication.publishDelayMs,
+        certificates: certificate != null ? { caCertPem: certificate.caCertPem, certPem: certificate.certPem } : undefined
       })
       await this.meshService.start()
       const mesh = this.meshService
@@ -231,7 +249,17 @@ export class ContinuumNode {
 
       const directory = await this.directory()
       const auth = config.auth.mode === 'enabled'
-        ? new AuthService({ directory, privateKey: key.privateKey, store, log: log.child({ component: 'auth' }) }, {
+        ? new AuthService({
+          directory,
+          privateKey: key.privateKey,
+          store,
+          log: log.child({ component: 'auth' }),
+          // Tokens of a domain whose certificate was revoked are refused, even before they expire.
+          isRevoked: (domain) => {
+            const peer = mesh.membership.peerOf(domain)
+            return peer != null && mesh.certificateOf(peer)?.revoked === true
+          }
+        }, {
           domain: config.domain.name,
           federation: config.federation.name,
           roleMapping: config.auth.roleMapping,
@@ -242,8 +270,9 @@ export class ContinuumNode {
       await auth?.start()
       this.authService = auth ?? undefined
       if (auth == null) log.warn('auth.mode is disabled: every request acts as admin. Use this only for local experiments.')
-      const certificate = await readDomainCertificate(config.dataDir)
-      this.tls = certificate != null
+      const revocations = new Revocations({ store, mesh, log: log.child({ component: 'revocations' }), onApplied: () => { auth?.forget() } }, caCertPem)
+      await revocations.start()
+      this.revocations = revocations
 
       const ngsiOptions = {
         prefix: NGSI_PREFIX,
@@ -267,7 +296,8 @@ export class ContinuumNode {
         },
         plugins: [
           async (app) => { await app.register(ngsiApi, ngsiOptions) },
-          async (app) => { await app.register(authRoutes, { prefix: '/auth/v1', auth, loginRateLimit: config.auth.loginRateLimit }) }
+          async (app) => { await app.register(authRoutes, { prefix: '/auth/v1', auth, loginRateLimit: config.auth.loginRateLimit }) },
+          async (app) => { await app.register(revocationRoutes, { prefix: '/federation/v1', revocations }) }
         ],
         allowedMethods: (path) => path.startsWith(NGSI_PREFIX + '/') ? allowedMethods(path.slice(NGSI_PREFIX.length)) : null
       }, {
@@ -332,7 +362,7 @@ export class ContinuumNode {
     await step('compaction', async () => await this.compacting)
     await step('api', async () => this.api?.close())
     await step('auth', async () => this.authService?.stop())
-    await step('federation', () => { this.federationGlue?.stop() })
+    await step('federation', () => { this.federationGlue?.stop(); this.revocations?.stop() })
     await step('mesh', async () => this.meshService?.stop())
     await step('load sampler', () => { this.load.stop() })
     // after the API and the mesh (no more changes), before the resolver and the store it uses

@@ -41,6 +41,7 @@ export const PROBLEMS: Record<string, ProblemKind> = {
   IDENTITY_ISSUER_REVOKED: { status: 401, title: 'Token issuer revoked' },
   IDENTITY_CERT_INVALID: { status: 400, title: 'Invalid certificate' },
   IDENTITY_REVOCATION_LIST_INVALID: { status: 400, title: 'Invalid revocation list' },
+  NO_FEDERATION_CA: { status: 409, title: 'No federation CA' },
   INTERNAL: { status: 500, title: 'Internal error' },
 
   // NGSI-LD (ETSI GS CIM 009 clause 5.5.2 / the broker convention for statuses)

@@ -9,10 +9,13 @@ import { DEFAULT_VOCAB } from '../ngsi/types.ts'
 const iri = (t: string): string => DEFAULT_VOCAB + t
 
 export const WORKLOAD_TYPES = new Set(['Service', 'ServiceComponent', 'InfrastructureElementRequirements', 'NetworkPort', 'PersistentStorage', 'ServiceType'].map(iri))
-export const INFRASTRUCTURE_TYPES = new Set(['Domain', 'InfrastructureElement', 'LowLevelOrchestrator', 'Organization', 'PowerSource', 'CloudRegion', 'NetworkConnection', 'WireGuardPeer', 'TrustScore', 'RevocationList'].map(iri))
+export const INFRASTRUCTURE_TYPES = new Set(['Domain', 'InfrastructureElement', 'LowLevelOrchestrator', 'Organization', 'PowerSource', 'CloudRegion', 'NetworkConnection', 'WireGuardPeer', 'TrustScore'].map(iri))
+/** Federation-wide control: only admins (revocation lists go through /federation/v1/revocations). */
+export const ADMIN_TYPES = new Set(['RevocationList'].map(iri))
 
 /** The roles any one of which may write an entity of these (expanded) types. */
 export function writersOf (types: readonly string[]): Role[] {
+  if (types.some(t => ADMIN_TYPES.has(t))) return ['admin']
   const infra = types.some(t => INFRASTRUCTURE_TYPES.has(t))
   const workload = types.some(t => WORKLOAD_TYPES.has(t))
   if (infra && workload) return ['admin']

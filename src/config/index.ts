@@ -8,4 +8,4 @@
  * `mesh.bootstrap[1]: not a multiaddr with /p2p/<peer id>`.
  */
 export { ConfigSchema, DEFAULT_CONFIG, type NodeConfig, type NodeConfigInput } from './schema.ts'
-export { buildConfig, loadConfig, parsePeerMultiaddr } from './load.ts'
+export { buildConfig, bootstrapMembershipIssues, loadConfig, parsePeerMultiaddr } from './load.ts'

@@ -112,13 +112,6 @@ export function buildConfig (input: NodeConfigInput | Record<string, unknown>, s
   }
   const config = merged as unknown as NodeConfig
   const issues: string[] = []
-  const members = new Set(config.federation.members)
-  config.mesh.bootstrap.forEach((addr, i) => {
-    const { peerId } = parsePeerMultiaddr(addr)
-    if (peerId != null && !members.has(peerId)) {
-      issues.push(`mesh.bootstrap[${i}]: peer ${peerId} is not in federation.members, so the connection would be refused`)
-    }
-  })
   if (config.mesh.deadAfterMs <= config.mesh.suspectAfterMs) {
     issues.push(`mesh.deadAfterMs: must be larger than mesh.suspectAfterMs (${config.mesh.suspectAfterMs})`)
   }
@@ -131,6 +124,23 @@ export function buildConfig (input: NodeConfigInput | Record<string, unknown>, s
   if (issues.length > 0) throw new ConfigError(source, issues)
   config.dataDir = resolve(config.dataDir)
   return deepFreeze(config)
+}
+
+/**
+ * Without a federation CA, membership is the allowlist alone: a bootstrap peer outside it would
+ * be refused. (With a domain certificate, peers prove membership by theirs, so the node checks
+ * this at start only when it has none.)
+ */
+export function bootstrapMembershipIssues (config: NodeConfig): string[] {
+  const members = new Set(config.federation.members)
+  const issues: string[] = []
+  config.mesh.bootstrap.forEach((addr, i) => {
+    const { peerId } = parsePeerMultiaddr(addr)
+    if (peerId != null && !members.has(peerId)) {
+      issues.push(`mesh.bootstrap[${i}]: peer ${peerId} is not in federation.members, so the connection would be refused (no domain certificate in the data directory)`)
+    }
+  })
+  return issues
 }
 
 /** Reads a YAML or JSON config file and validates it. */

@@ -70,16 +70,20 @@ export interface WritePolicyInit {
   domain: string
   /** expanded type IRIs whose entities belong to one domain */
   ownedTypes: string[]
+  /** entities of this type must carry a `document` the check accepts (CA-signed revocation lists) */
+  signedDocuments?: { type: string, attr: string, isValid: (doc: unknown) => boolean, isNewer: (doc: unknown, held: unknown) => boolean }
 }
 
 export class WritePolicy {
   private readonly store: EntityStore
   private readonly owned: Set<string>
+  private readonly signed?: WritePolicyInit['signedDocuments']
   readonly domain: string
 
   constructor (store: EntityStore, init: WritePolicyInit) {
     this.store = store
     this.owned = new Set(init.ownedTypes)
+    this.signed = init.signedDocuments
     this.domain = init.domain
   }
 
@@ -163,6 +167,16 @@ export class WritePolicy {
 
   private async checkChange (ch: Change): Promise<string | null> {
     const current = await this.store.get(ch.id)
+    const signed = this.signed
+    if (signed != null && ((ch.t ?? current?.type ?? []).includes(signed.type))) {
+      if (ch.d === 1) return `${ch.o} may not delete ${ch.id}`
+      for (const [name, , value] of ch.a ?? []) {
+        if (name !== signed.attr) continue
+        if (value == null || !signed.isValid(value.value)) return `${ch.o} wrote ${ch.id} without a document signed by the federation CA`
+        const held = current?.attrs[signed.attr]?.[0]?.value
+        if (held != null && !signed.isNewer(value.value, held)) return `${ch.o} tried to replace ${ch.id} with an older document`
+      }
+    }
     const types = ch.t ?? current?.type ?? []
     if (!this.isOwnedType(types) && (current == null || !this.isOwnedType(current.type))) return null
     if (current != null) {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { buildConfig, loadConfig, DEFAULT_CONFIG } from '../../src/config/index.ts'
+import { buildConfig, bootstrapMembershipIssues, loadConfig, DEFAULT_CONFIG } from '../../src/config/index.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { cleanup, tempDir } from '../helpers/index.ts'
 
@@ -38,8 +38,6 @@ describe('config', () => {
       'mesh.bootstrap[0]: not a multiaddr with /p2p/<peer id>'],
     ['a placeholder left in the bootstrap list', { mesh: { bootstrap: ['/ip4/127.0.0.1/tcp/4002/p2p/{peer-id:domain-b}'] } },
       'mesh.bootstrap[0]: still holds a {peer-id:…} placeholder; run `cmesh federation link` on the config files first'],
-    ['a bootstrap peer that is not a member', { mesh: { bootstrap: [`/ip4/10.0.0.1/tcp/4001/p2p/${PEER}`] }, federation: { members: [OTHER] } },
-      `mesh.bootstrap[0]: peer ${PEER} is not in federation.members, so the connection would be refused`],
     ['a listen address that is not a multiaddr', { mesh: { listen: ['tcp://0.0.0.0:4001'] } },
       'mesh.listen[0]: not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001)'],
     ['a member that is not a peer id', { federation: { members: ['domain-b'] } },
@@ -56,6 +54,12 @@ describe('config', () => {
       assert.ok(issues.some(i => i.startsWith(expected)), `expected an issue starting with\n  ${expected}\ngot\n  ${issues.join('\n  ')}`)
     })
   }
+
+  it('without a federation CA, a bootstrap peer outside the allowlist is named (checked at node start)', () => {
+    const c = buildConfig({ mesh: { bootstrap: [`/ip4/10.0.0.1/tcp/4001/p2p/${PEER}`] }, federation: { members: [OTHER] } })
+    assert.deepEqual(bootstrapMembershipIssues(c), [`mesh.bootstrap[0]: peer ${PEER} is not in federation.members, so the connection would be refused (no domain certificate in the data directory)`])
+    assert.deepEqual(bootstrapMembershipIssues(buildConfig({ mesh: { bootstrap: [`/ip4/10.0.0.1/tcp/4001/p2p/${PEER}`] }, federation: { members: [PEER] } })), [])
+  })
 
   it('reports every bad key at once', () => {
     const issues = issuesOf({ api: { port: -1 }, mesh: { listen: ['nope'] }, extra: 1 })

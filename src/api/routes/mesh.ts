@@ -43,6 +43,7 @@ const Stranger = Type.Object({
   peerId: Type.String(),
   refusedConnections: Type.Integer(),
   rejects: Type.Integer(),
+  lastReason: Type.Optional(Type.String({ description: 'why it was last refused or rejected' })),
   lastSeen: Type.String({ format: 'date-time' })
 })
 
