@@ -7,6 +7,7 @@
  *
  * Not a spec file: the three fault suites share it.
  */
+import { waitFor as sharedWaitFor } from '../helpers/index.ts'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -337,18 +338,9 @@ export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
 }
 
-/** Polls `check` until it returns a truthy value (returned) or the time is up (throws with `what`). */
+/** Polls until truthy (the shared test helper, with this file's default interval). */
 export async function waitFor<T> (check: () => T | Promise<T>, what: string, timeoutMs: number, everyMs = 100): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await check()
-      if (v != null && v !== false) return v as NonNullable<T>
-    } catch (err) { last = err }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last != null ? ` (last error: ${String(last)})` : ''}`)
-    await sleep(everyMs)
-  }
+  return await sharedWaitFor(check, what, timeoutMs, everyMs)
 }
 
 // ---------------------------------------------------------------------------------------------
