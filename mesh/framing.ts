@@ -11,7 +11,8 @@ export class JsonFrames {
 
   constructor (stream: Stream, maxBytes: number) {
     this.stream = stream
-    this.lp = lpStream(stream, { maxDataLength: maxBytes })
+    // The read buffer must hold a whole frame (its default, 4 MiB, is below our largest frames).
+    this.lp = lpStream(stream, { maxDataLength: maxBytes, maxBufferSize: maxBytes + 64 * 1024 })
   }
 
   async write (message: unknown, signal?: AbortSignal): Promise<number> {

@@ -37,8 +37,16 @@ export function createPubSub (init: PubSubInit = {}): ReturnType<typeof gossipsu
     maxInboundDataLength: init.maxMessageBytes ?? 4 * 1024 * 1024,
     // Peer scores are cached for one gossipsub heartbeat (1 s): a peer that just proved membership
     // receives messages at most that much later.
-    ...(init.isMember != null
-      ? { scoreParams: { appSpecificScore: (peerId: string) => init.isMember?.(peerId) === true ? 0 : NON_MEMBER_APP_SCORE } }
-      : {})
+    // Duplicates are recognised by their signature before they are validated again: without this,
+    // every copy of a message a node receives through several neighbours is signature-checked.
+    fastMsgIdFn: (msg) => msg.signature != null ? Buffer.from(msg.signature).toString('base64') : Buffer.from(msg.data ?? new Uint8Array()).toString('base64'),
+    scoreParams: {
+      // Members are authenticated peers; many of them on one address (a lab, a NAT, loopback) is
+      // normal here, not a Sybil attack: without this, nodes with many local peers fall off the mesh.
+      IPColocationFactorWeight: 0,
+      ...(init.isMember != null
+        ? { appSpecificScore: (peerId: string) => init.isMember?.(peerId) === true ? 0 : NON_MEMBER_APP_SCORE }
+        : {})
+    }
   })
 }

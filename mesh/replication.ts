@@ -82,6 +82,8 @@ export interface ReplicationStats {
   published: number
   publishedEnvelopes: number
   dropped: number
+  /** envelopes too large for a gossip message (peers get them by anti-entropy) */
+  notGossiped: number
   gossipApplied: number
   syncApplied: number
   rejected: number
@@ -104,9 +106,10 @@ export class Replicator {
   private readonly publishDelayMs: number
   private readonly maxQueued: number
   private readonly syncIntervalMs: number
-  private queue: SignedEnvelopeLike[] = []
+  private queue: Array<{ signed: SignedEnvelopeLike, size: number }> = []
   private queueBytes = 0
-  private flushTimer?: NodeJS.Timeout
+  private flushTimer?: NodeJS.Timeout | NodeJS.Immediate
+  private lastFlushAt = 0
   private syncTimer?: NodeJS.Timeout
   private running = false
   private readonly syncs = new Map<string, PeerSyncState>()
@@ -115,7 +118,7 @@ export class Replicator {
   private readonly seenGossip = new Set<string>()
   /** parsed and checked gossip messages, from the validator to the message handler */
   private readonly accepted = new WeakMap<Uint8Array, Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }>>()
-  readonly stats: ReplicationStats = { published: 0, publishedEnvelopes: 0, dropped: 0, gossipApplied: 0, syncApplied: 0, rejected: 0, replays: 0 }
+  readonly stats: ReplicationStats = { published: 0, publishedEnvelopes: 0, dropped: 0, notGossiped: 0, gossipApplied: 0, syncApplied: 0, rejected: 0, replays: 0 }
   private readonly onMessage = (evt: CustomEvent<PubSubMessage>): void => { void this.handleMessage(evt.detail) }
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     const peer = evt.detail.toString()
@@ -147,7 +150,7 @@ export class Replicator {
   async stop (): Promise<void> {
     this.running = false
     clearInterval(this.syncTimer)
-    clearTimeout(this.flushTimer)
+    clearFlushTimer(this.flushTimer)
     this.c.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.c.pubsub.removeEventListener('message', this.onMessage)
     this.c.pubsub.topicValidators.delete(this.topic)
@@ -156,18 +159,30 @@ export class Replicator {
     await Promise.allSettled([...this.syncing.values()])
   }
 
-  /** Queues a local envelope for gossip (batched; flow-controlled by size and delay). */
+  /**
+   * Queues a local envelope for gossip. The first write after a quiet spell goes out at once;
+   * writes that follow within `publishDelayMs` are batched into one message (at most
+   * MAX_GOSSIP_BYTES). An envelope too large for any gossip message reaches peers by anti-entropy.
+   */
   publish (signed: SignedEnvelopeLike): void {
     if (!this.running) return
-    this.queue.push(signed)
-    this.queueBytes += signed.d.length + signed.s.length
+    const size = wireSize(signed)
+    if (size > MAX_GOSSIP_BYTES - 64) {
+      this.stats.notGossiped++
+      return
+    }
+    this.queue.push({ signed, size })
+    this.queueBytes += size
     while (this.queue.length > this.maxQueued) {
-      const dropped = this.queue.shift() as SignedEnvelopeLike
-      this.queueBytes -= dropped.d.length + dropped.s.length
+      const dropped = this.queue.shift() as { size: number }
+      this.queueBytes -= dropped.size
       this.stats.dropped++
     }
     if (this.queueBytes >= MAX_GOSSIP_BYTES / 2) { void this.flush(); return }
-    this.flushTimer ??= setTimeout(() => { void this.flush() }, this.publishDelayMs)
+    if (this.flushTimer != null) return
+    this.flushTimer = Date.now() - this.lastFlushAt >= this.publishDelayMs
+      ? setImmediate(() => { void this.flush() })
+      : setTimeout(() => { void this.flush() }, this.publishDelayMs)
   }
 
   /** Per-peer anti-entropy state, for /mesh/v1/peers. */
@@ -190,19 +205,19 @@ export class Replicator {
   }
 
   private async flush (): Promise<void> {
-    clearTimeout(this.flushTimer)
+    clearFlushTimer(this.flushTimer)
     this.flushTimer = undefined
+    this.lastFlushAt = Date.now()
     while (this.queue.length > 0) {
       const batch: SignedEnvelopeLike[] = []
       let bytes = 16
       while (this.queue.length > 0) {
         const next = this.queue[0]
-        const size = next.d.length + next.s.length + 16
-        if (batch.length > 0 && bytes + size > MAX_GOSSIP_BYTES) break
-        batch.push(next)
-        bytes += size
+        if (batch.length > 0 && bytes + next.size + 1 > MAX_GOSSIP_BYTES) break
+        batch.push(next.signed)
+        bytes += next.size + 1
         this.queue.shift()
-        this.queueBytes -= next.d.length + next.s.length
+        this.queueBytes -= next.size
       }
       try {
         await this.c.pubsub.publish(this.topic, new TextEncoder().encode(JSON.stringify({ v: 1, e: batch })))
@@ -441,7 +456,7 @@ export class Replicator {
           let frame: SignedEnvelopeLike[] = []
           let frameBytes = 0
           for (const e of page) {
-            const size = e.d.length + e.s.length + 16
+            const size = wireSize(e) + 1
             if (frame.length > 0 && frameBytes + size > MAX_SYNC_FRAME_BYTES - 1024) {
               sent += await frames.write({ e: frame }, signal)
               frame = []
@@ -462,6 +477,17 @@ export class Replicator {
       frames.abort(err as Error)
     }
   }
+}
+
+/** Bytes an envelope takes inside a JSON message (escaping included). */
+function wireSize (e: SignedEnvelopeLike): number {
+  return Buffer.byteLength(JSON.stringify(e))
+}
+
+function clearFlushTimer (t: NodeJS.Timeout | NodeJS.Immediate | undefined): void {
+  if (t == null) return
+  if ('hasRef' in t && 'refresh' in t) clearTimeout(t as NodeJS.Timeout)
+  else clearImmediate(t as NodeJS.Immediate)
 }
 
 function checkHeader (env: EnvelopeLike): string | null {

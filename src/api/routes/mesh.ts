@@ -65,6 +65,7 @@ const Peers = Type.Object({
     published: Type.Integer({ description: 'gossip messages of changes published' }),
     publishedEnvelopes: Type.Integer(),
     dropped: Type.Integer({ description: 'local envelopes dropped from the gossip queue (anti-entropy delivers them)' }),
+    notGossiped: Type.Integer({ description: 'local envelopes too large for one gossip message (anti-entropy delivers them)' }),
     gossipApplied: Type.Integer({ description: 'changes applied from gossip' }),
     syncApplied: Type.Integer({ description: 'changes applied from anti-entropy' }),
     rejected: Type.Integer({ description: 'envelopes or messages rejected (forged, malformed, not allowed)' }),
