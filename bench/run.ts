@@ -14,6 +14,7 @@ import { gossipBaseline, type Figure } from './gossip-baseline.ts'
 import { ngsiBench } from './ngsi.ts'
 import { replicationBench } from './replication.ts'
 import { scaleBench } from './scale.ts'
+import { authBench } from './auth.ts'
 
 interface Bench { name: string, needs?: string[], run: (baseline: Map<string, number>) => Promise<Figure[]> }
 
@@ -21,7 +22,8 @@ const benches: Bench[] = [
   { name: 'gossip-baseline', run: async () => await gossipBaseline() },
   { name: 'ngsi', run: async () => await ngsiBench() },
   { name: 'replication', needs: ['gossip-baseline'], run: async (baseline) => await replicationBench(baseline) },
-  { name: 'scale', run: async (baseline) => await scaleBench(baseline) }
+  { name: 'scale', run: async (baseline) => await scaleBench(baseline) },
+  { name: 'auth', run: async () => await authBench() }
 ]
 
 const filters = process.argv[2]?.split(',').filter(f => f !== '')

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
-import { canonicalJson } from '../identity/index.ts'
+import { stringify as stableJson } from 'safe-stable-stringify'
 import { forwardProtocol, rpcHandle, rpcRequest, type Mesh } from '../mesh/index.ts'
 import type { EntityStore, Envelope } from './ngsi/store/index.ts'
 import type { WritePolicy } from './ngsi/policy.ts'
@@ -110,7 +110,8 @@ export class NodeFederation implements Federation {
     for await (const chunk of this.c.store.scan({})) {
       for (const e of chunk) {
         // Everything that every replica derives the same way; `writer` and timestamps included.
-        hash.update(canonicalJson(e))
+        // Sorted keys, plain JSON numbers (entity values may be any JSON, floats included).
+        hash.update(stableJson(e) ?? '')
         hash.update('\n')
         entities++
       }

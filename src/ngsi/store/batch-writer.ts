@@ -5,10 +5,11 @@ export type WriteOp = { type: 'put', key: string, value: string } | { type: 'del
 
 export interface BatchWriterHooks<D> {
   /**
-   * Turns the local changes of one group commit into the operation that logs them (one signed
-   * envelope for the whole group: one signature however many requests share the commit).
+   * Turns the local changes of one group commit into the operations that log them (signed
+   * envelopes: one signature per envelope however many requests share the commit; a large group
+   * is split so that each envelope fits a gossip message).
    */
-  seal: (changes: Change[]) => { op: WriteOp, detail: D }
+  seal: (changes: Change[]) => Array<{ op: WriteOp, detail: D }>
   /** Called once the group is on disk. */
   sealed: (detail: D) => void
 }
@@ -48,15 +49,15 @@ export class BatchWriter<D = unknown> {
         this.queue = []
         const ops = group.length === 1 ? [...group[0].ops] : group.flatMap(g => g.ops)
         const changes = group.flatMap(g => g.changes ?? [])
-        let sealed: { op: WriteOp, detail: D } | undefined
+        let sealed: Array<{ op: WriteOp, detail: D }> = []
         if (changes.length > 0 && this.hooks != null) {
           sealed = this.hooks.seal(changes)
-          ops.push(sealed.op)
+          for (const s of sealed) ops.push(s.op)
         }
         try {
           await this.db.batch(ops, { sync: this.sync })
           for (const g of group) g.resolve()
-          if (sealed != null) this.hooks?.sealed(sealed.detail)
+          for (const s of sealed) this.hooks?.sealed(s.detail)
         } catch (err) {
           for (const g of group) g.reject(err)
         }

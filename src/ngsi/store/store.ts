@@ -97,6 +97,8 @@ export interface EntityStoreComponents {
 
 /** How many entities a scan hands out at a time (and loads from LevelDB at a time on misses). */
 const SCAN_CHUNK = 256
+/** Target size of one signed envelope (JSON characters): several fit one gossip message (1 MiB). */
+const ENVELOPE_SPLIT_BYTES = 256 * 1024
 
 /**
  * The NGSI-LD entity store on LevelDB. Every write becomes one Change (a set of register writes
@@ -137,10 +139,9 @@ export class EntityStore {
     this.writer = new BatchWriter<EnvelopeEventDetail>(this.db, {
       sync: init.sync ?? true,
       hooks: {
-        seal: (changes) => {
-          const detail = this.seal(changes)
-          return { op: { type: 'put', key: logKey(this.domain, detail.to), value: JSON.stringify(detail.envelope) }, detail }
-        },
+        seal: (changes) => this.seal(changes).map(detail => (
+          { op: { type: 'put', key: logKey(this.domain, detail.to), value: JSON.stringify(detail.envelope) }, detail }
+        )),
         sealed: (detail) => { this.events.safeDispatchEvent('envelope', { detail }) }
       }
     })
@@ -568,12 +569,36 @@ export class EntityStore {
     return ch
   }
 
-  /** Wraps the changes of one local write into a signed envelope. */
-  private seal (changes: Change[]): EnvelopeEventDetail {
-    const env: Envelope = { o: this.domain, p: this.signer?.peerId ?? '', f: changes[0].n, t: changes[changes.length - 1].n, c: changes }
-    const d = JSON.stringify(env)
-    const s = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
-    return { envelope: { d, s }, origin: env.o, from: env.f, to: env.t, changes: changes.length }
+  /**
+   * Wraps the changes of one group commit into signed envelopes of at most about
+   * ENVELOPE_SPLIT_BYTES each (a change larger than that gets an envelope of its own), so that a
+   * large batch still travels by gossip instead of waiting for anti-entropy.
+   */
+  private seal (changes: Change[]): EnvelopeEventDetail[] {
+    const out: EnvelopeEventDetail[] = []
+    const head = `{"o":${JSON.stringify(this.domain)},"p":${JSON.stringify(this.signer?.peerId ?? '')},`
+    let parts: string[] = []
+    let bytes = 0
+    let from = 0
+    let to = 0
+    const close = (): void => {
+      // Same JSON as JSON.stringify({ o, p, f, t, c }), built from the changes serialised once.
+      const d = `${head}"f":${from},"t":${to},"c":[${parts.join(',')}]}`
+      const s = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
+      out.push({ envelope: { d, s }, origin: this.domain, from, to, changes: parts.length })
+      parts = []
+      bytes = 0
+    }
+    for (const ch of changes) {
+      const json = JSON.stringify(ch)
+      if (parts.length > 0 && bytes + json.length > ENVELOPE_SPLIT_BYTES) close()
+      if (parts.length === 0) from = ch.n
+      parts.push(json)
+      bytes += json.length + 1
+      to = ch.n
+    }
+    if (parts.length > 0) close()
+    return out
   }
 
   private rollbackSeq (count: number): void {

@@ -89,4 +89,28 @@ describe('ngsi store: LevelDB entity store', () => {
     assert.equal(await store.get('urn:d'), null)
     await db.close()
   })
+
+  it('splits a large group commit into envelopes that each fit a gossip message, covering every change once', async () => {
+    const dir = await tempDir()
+    const { db, store } = await open(dir)
+    const sealed: Array<{ from: number, to: number, changes: number, size: number }> = []
+    store.events.addEventListener('envelope', e => {
+      const { envelope, from, to, changes } = e.detail
+      sealed.push({ from, to, changes, size: envelope.d.length })
+      const env = JSON.parse(envelope.d) as { o: string, f: number, t: number, c: Change[] }
+      assert.equal(JSON.stringify(env), envelope.d, 'the envelope is plain JSON of { o, p, f, t, c }')
+      assert.deepEqual([env.f, env.t, env.c.length], [from, to, changes])
+      assert.deepEqual(env.c.map(c => c.n), Array.from({ length: changes }, (_, i) => from + i))
+    })
+    const blob = 'x'.repeat(4000)
+    const ids = Array.from({ length: 300 }, (_, i) => `urn:ngsi-ld:Big:${i}`)
+    await store.mutateMany(ids, () => ({ create: true, types: [T], attrs: [[temp, DEFAULT_INSTANCE, prop(blob)]] }))
+    assert.ok(sealed.length >= 4, `1.2 MB of changes in ${sealed.length} envelope(s)`)
+    assert.ok(sealed.every(s => s.size < 300 * 1024), 'each envelope stays near the split size')
+    assert.deepEqual(sealed.map(s => s.from), [1, ...sealed.slice(0, -1).map(s => s.to + 1)], 'consecutive ranges')
+    assert.equal(sealed[sealed.length - 1].to, 300)
+    const log = await store.logSince('domain-a', 0, 100)
+    assert.equal(log.length, sealed.length, 'every envelope is in the log')
+    await db.close()
+  })
 })
