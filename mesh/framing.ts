@@ -9,10 +9,15 @@ export class JsonFrames {
   private readonly lp: LengthPrefixedStream<Stream>
   readonly stream: Stream
 
-  constructor (stream: Stream, maxBytes: number) {
+  /**
+   * @param maxBytes largest frame accepted
+   * @param maxBuffered bytes that may arrive before they are read: the stream pushes what the
+   *   sender writes, so a side that receives several frames in a row (an anti-entropy round) needs
+   *   room for all of them; at least one frame
+   */
+  constructor (stream: Stream, maxBytes: number, maxBuffered = maxBytes) {
     this.stream = stream
-    // The read buffer must hold a whole frame (its default, 4 MiB, is below our largest frames).
-    this.lp = lpStream(stream, { maxDataLength: maxBytes, maxBufferSize: maxBytes + 64 * 1024 })
+    this.lp = lpStream(stream, { maxDataLength: maxBytes, maxBufferSize: Math.max(maxBytes, maxBuffered) + 64 * 1024 })
   }
 
   async write (message: unknown, signal?: AbortSignal): Promise<number> {

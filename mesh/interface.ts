@@ -17,7 +17,8 @@ export interface Heartbeat {
   v: 1
   domain: string
   fqdn: string
-  apiUrl: string
+  /** absent while the sender's REST API is not listening yet (the mesh starts first) */
+  apiUrl?: string
   /** multiaddrs the sender can be dialled at (without /p2p/) */
   addrs: string[]
   load: LoadReport

@@ -51,7 +51,7 @@ interface Row {
 const heartbeatSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['v', 'domain', 'fqdn', 'apiUrl', 'addrs', 'load', 'seq', 'startedAt', 'sentAt'],
+  required: ['v', 'domain', 'fqdn', 'addrs', 'load', 'seq', 'startedAt', 'sentAt'],
   properties: {
     v: { const: 1 },
     domain: { type: 'string', minLength: 1, maxLength: 63 },
@@ -382,7 +382,7 @@ export class Membership {
       v: 1,
       domain: self.domain,
       fqdn: self.fqdn,
-      apiUrl: self.apiUrl,
+      ...(self.apiUrl !== '' ? { apiUrl: self.apiUrl } : {}),
       addrs: self.addrs,
       load: this.c.getLoad(),
       seq,

@@ -366,7 +366,9 @@ export class Replicator {
   private async pullRound (peer: string, st: PeerSyncState, cursor: { snapshotAfter?: string | null }): Promise<boolean> {
     const signal = AbortSignal.timeout(60_000)
     const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peer), this.protocol, { signal })
-    const frames = new JsonFrames(stream, MAX_SYNC_FRAME_BYTES)
+    // A round is streamed without waiting for us: up to MAX_SYNC_ROUND_BYTES plus the frame that
+    // crossed it and the closing frame may be buffered while we apply the first frames.
+    const frames = new JsonFrames(stream, MAX_SYNC_FRAME_BYTES, MAX_SYNC_ROUND_BYTES + 2 * MAX_SYNC_FRAME_BYTES)
     try {
       await frames.write({ vv: this.c.store.versionVector(), ...(cursor.snapshotAfter !== undefined ? { snapshot: { after: cursor.snapshotAfter } } : {}) }, signal)
       for (;;) {
