@@ -77,7 +77,8 @@ const heartbeatSchema = {
   }
 } as const
 
-const validateHeartbeat = new Ajv({ strict: true }).compile<Heartbeat>(heartbeatSchema)
+/** Checks a heartbeat body against its schema (exported for tests). */
+export const validateHeartbeat = new Ajv({ strict: true }).compile<Heartbeat>(heartbeatSchema)
 
 /**
  * Membership: publishes this node's signed heartbeat on the federation topic every interval and

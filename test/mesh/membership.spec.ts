@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert'
 import type { ContinuumNode } from '../../src/node.ts'
 import type { MemberInfo } from '../../mesh/index.ts'
+import { validateHeartbeat } from '../../mesh/membership.ts'
 import { cleanup, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
 
 function row (node: ContinuumNode, peer: TestDomain): MemberInfo | undefined {
@@ -41,6 +42,10 @@ describe('mesh membership (3 domains + 1 outsider)', function () {
     assert.equal(viewFromA?.apiUrl, `http://127.0.0.1:${c.apiPort}`)
     assert.ok(viewFromA?.load != null && viewFromA.load.cpu >= 0 && viewFromA.load.cpu <= 1)
     assert.ok((viewFromA?.heartbeats ?? 0) > 0)
+    // Heartbeats sent while a node's API was still starting (no URL yet) are valid too.
+    for (const [node, peers] of [[nodeA, [b, c]], [nodeB, [a, c]], [nodeC, [a, b]]] as const) {
+      for (const p of peers) assert.equal(row(node, p)?.rejects, 0, `${p.name}'s heartbeats all accepted`)
+    }
   })
 
   it('measures the round-trip time to connected members', async () => {
@@ -89,5 +94,14 @@ describe('mesh membership (3 domains + 1 outsider)', function () {
     await nodeA.start()
     await waitFor(() => row(nodeB, a)?.state === 'alive' && nodeB.mesh.dialStatus().find(d => d.peerId === a.peerId)?.connected,
       'B to reconnect to A')
+  })
+})
+
+describe('mesh membership: heartbeat schema', () => {
+  const hb = { v: 1, domain: 'domain-a', fqdn: 'domain-a.example', addrs: [], load: { cpu: 0, memory: 0, rssBytes: 1, eventLoopLagMs: 0 }, seq: 1, startedAt: 1, sentAt: 2 }
+  it('accepts a heartbeat without apiUrl (sent while the API is still starting), not one with an empty URL', () => {
+    assert.equal(validateHeartbeat(hb), true)
+    assert.equal(validateHeartbeat({ ...hb, apiUrl: 'http://127.0.0.1:1' }), true)
+    assert.equal(validateHeartbeat({ ...hb, apiUrl: '' }), false)
   })
 })
