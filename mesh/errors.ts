@@ -42,3 +42,13 @@ export class NoCertificateAuthorityError extends MeshError {
     this.name = 'NoCertificateAuthorityError'
   }
 }
+
+/**
+ * A one-line description of anything thrown: libp2p and abort paths can throw values that are
+ * not Errors, or Errors without a message, and status tables must always get a string.
+ */
+export function describeError (err: unknown): string {
+  if (err instanceof Error) return err.message !== '' ? err.message : err.name
+  if (typeof err === 'string' && err !== '') return err
+  try { return JSON.stringify(err) ?? String(err) } catch { return String(err) }
+}

@@ -3,6 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { DIAL_TIMEOUT_MS, REDIAL_JITTER } from './constants.ts'
+import { describeError } from './errors.ts'
 
 export interface ConnectionKeeperComponents {
   libp2p: Libp2p
@@ -158,7 +159,7 @@ export class ConnectionKeeper {
       target.lastError = null
     } catch (err) {
       target.failures++
-      target.lastError = (err as Error).message
+      target.lastError = describeError(err)
       if (!this.running) return
       const delay = this.backoff(target.failures)
       // Log the first failure and then only occasionally: an absent peer must not flood the log.

@@ -10,6 +10,7 @@ import { JsonFrames } from './framing.ts'
 import type { Membership } from './membership.ts'
 import { TopicValidatorResult, type PubSub, type PubSubMessage } from './pubsub.ts'
 import type { MembershipPolicy } from './interface.ts'
+import { describeError } from './errors.ts'
 
 /** An envelope as the mesh sees it: a signed batch of one origin's consecutive changes. */
 export interface EnvelopeLike {
@@ -358,7 +359,7 @@ export class Replicator {
       st.lastSync = new Date().toISOString()
     } catch (err) {
       st.state = 'error'
-      st.lastError = (err as Error).message
+      st.lastError = describeError(err)
       this.c.log.debug({ err, peer }, 'anti-entropy with peer failed')
     }
   }

@@ -183,7 +183,7 @@ export class DomainProcess {
 
   async peers (): Promise<Peers> {
     const r = await this.api('GET', '/mesh/v1/peers')
-    if (r.status !== 200) throw new Error(`${this.name} peers: ${r.status}`)
+    if (r.status !== 200) throw new Error(`${this.name} peers: ${r.status} ${JSON.stringify(r.body)}`)
     return r.body as Peers
   }
 
