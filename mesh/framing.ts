@@ -21,7 +21,12 @@ export class JsonFrames {
   }
 
   async write (message: unknown, signal?: AbortSignal): Promise<number> {
-    const bytes = new TextEncoder().encode(JSON.stringify(message))
+    return await this.writeRaw(JSON.stringify(message), signal)
+  }
+
+  /** Writes a message already serialised as JSON (the caller vouches that it is). */
+  async writeRaw (json: string, signal?: AbortSignal): Promise<number> {
+    const bytes = Buffer.from(json)
     await this.lp.write(bytes, { signal })
     return bytes.byteLength
   }

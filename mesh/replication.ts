@@ -30,7 +30,8 @@ export interface ReplicaStore {
   readonly domain: string
   versionVector: () => Record<string, number>
   isReceived: (origin: string, n: number) => boolean
-  logSince: (origin: string, afterSeq: number, limit: number) => Promise<SignedEnvelopeLike[]>
+  /** stored envelopes after `afterSeq`: their JSON and last sequence number */
+  logSinceRaw: (origin: string, afterSeq: number, limit: number) => Promise<Array<{ to: number, json: string }>>
   applyEnvelopes: (items: Array<{ envelope: any, signed: SignedEnvelopeLike }>) => Promise<{ applied: number, duplicates: number }>
   skipRange: (origin: string, from: number, to: number) => Promise<void>
   /** the origin's envelopes up to this seq were compacted out of the log */
@@ -107,7 +108,8 @@ export class Replicator {
   private readonly publishDelayMs: number
   private readonly maxQueued: number
   private readonly syncIntervalMs: number
-  private queue: Array<{ signed: SignedEnvelopeLike, size: number }> = []
+  /** envelopes to gossip, each as its JSON (serialised once, by the store) */
+  private queue: Array<{ json: string, size: number }> = []
   private queueBytes = 0
   private flushTimer?: NodeJS.Timeout | NodeJS.Immediate
   private lastFlushAt = 0
@@ -165,14 +167,14 @@ export class Replicator {
    * writes that follow within `publishDelayMs` are batched into one message (at most
    * MAX_GOSSIP_BYTES). An envelope too large for any gossip message reaches peers by anti-entropy.
    */
-  publish (signed: SignedEnvelopeLike): void {
+  publish (signed: SignedEnvelopeLike, json = JSON.stringify(signed)): void {
     if (!this.running) return
-    const size = wireSize(signed)
+    const size = Buffer.byteLength(json)
     if (size > MAX_GOSSIP_BYTES - 64) {
       this.stats.notGossiped++
       return
     }
-    this.queue.push({ signed, size })
+    this.queue.push({ json, size })
     this.queueBytes += size
     while (this.queue.length > this.maxQueued) {
       const dropped = this.queue.shift() as { size: number }
@@ -210,18 +212,19 @@ export class Replicator {
     this.flushTimer = undefined
     this.lastFlushAt = Date.now()
     while (this.queue.length > 0) {
-      const batch: SignedEnvelopeLike[] = []
+      const batch: string[] = []
       let bytes = 16
       while (this.queue.length > 0) {
         const next = this.queue[0]
         if (batch.length > 0 && bytes + next.size + 1 > MAX_GOSSIP_BYTES) break
-        batch.push(next.signed)
+        batch.push(next.json)
         bytes += next.size + 1
         this.queue.shift()
         this.queueBytes -= next.size
       }
       try {
-        await this.c.pubsub.publish(this.topic, new TextEncoder().encode(JSON.stringify({ v: 1, e: batch })))
+        // The same bytes as JSON.stringify({ v: 1, e: envelopes }), without serialising them again.
+        await this.c.pubsub.publish(this.topic, Buffer.from(`{"v":1,"e":[${batch.join(',')}]}`))
         this.stats.published++
         this.stats.publishedEnvelopes += batch.length
       } catch (err) {
@@ -454,22 +457,23 @@ export class Replicator {
       outer: for (const [origin, wm] of Object.entries(mine)) {
         let after = Math.max(typeof theirs[origin] === 'number' ? theirs[origin] : 0, this.c.store.logFloor(origin))
         while (after < wm) {
-          const page = await this.c.store.logSince(origin, after, SYNC_PAGE)
+          const page = await this.c.store.logSinceRaw(origin, after, SYNC_PAGE)
           if (page.length === 0) break
-          let frame: SignedEnvelopeLike[] = []
+          // Frames are put together from the stored JSON: { "e": [envelope, …] }.
+          let frame: string[] = []
           let frameBytes = 0
           for (const e of page) {
-            const size = wireSize(e) + 1
+            const size = Buffer.byteLength(e.json) + 1
             if (frame.length > 0 && frameBytes + size > MAX_SYNC_FRAME_BYTES - 1024) {
-              sent += await frames.write({ e: frame }, signal)
+              sent += await frames.writeRaw(`{"e":[${frame.join(',')}]}`, signal)
               frame = []
               frameBytes = 0
             }
-            frame.push(e)
+            frame.push(e.json)
             frameBytes += size
           }
-          if (frame.length > 0) sent += await frames.write({ e: frame }, signal)
-          after = (JSON.parse(page[page.length - 1].d) as EnvelopeLike).t
+          if (frame.length > 0) sent += await frames.writeRaw(`{"e":[${frame.join(',')}]}`, signal)
+          after = page[page.length - 1].to
           if (sent > MAX_SYNC_ROUND_BYTES) { more = true; break outer }
         }
       }
@@ -480,11 +484,6 @@ export class Replicator {
       frames.abort(err as Error)
     }
   }
-}
-
-/** Bytes an envelope takes inside a JSON message (escaping included). */
-function wireSize (e: SignedEnvelopeLike): number {
-  return Buffer.byteLength(JSON.stringify(e))
 }
 
 function clearFlushTimer (t: NodeJS.Timeout | NodeJS.Immediate | undefined): void {

@@ -20,7 +20,7 @@ export interface BatchWriterHooks<D> {
  * Each caller's promise resolves once its operations are on disk.
  */
 export class BatchWriter<D = unknown> {
-  private queue: Array<{ ops: WriteOp[], changes?: Change[], resolve: () => void, reject: (err: unknown) => void }> = []
+  private queue: Array<{ ops: WriteOp[], changes?: Change[], sync: boolean, resolve: () => void, reject: (err: unknown) => void }> = []
   private running = false
   private readonly db: Level<string, string>
   private readonly sync: boolean
@@ -32,11 +32,16 @@ export class BatchWriter<D = unknown> {
     this.hooks = opts.hooks
   }
 
-  /** Writes `ops`; `localChanges` (in sequence order) are logged in the group's envelope. */
-  async write (ops: WriteOp[], localChanges?: Change[]): Promise<void> {
+  /**
+   * Writes `ops`; `localChanges` (in sequence order) are logged in the group's envelope.
+   * `sync: false` (for changes that other domains hold durably) skips the fsync unless another
+   * write of the same group needs it; LevelDB still writes the batch atomically, and a crash of
+   * the machine loses at most a suffix of such writes.
+   */
+  async write (ops: WriteOp[], localChanges?: Change[], opts: { sync?: boolean } = {}): Promise<void> {
     if (ops.length === 0 && (localChanges == null || localChanges.length === 0)) return
     await new Promise<void>((resolve, reject) => {
-      this.queue.push({ ops, changes: localChanges, resolve, reject })
+      this.queue.push({ ops, changes: localChanges, sync: opts.sync ?? this.sync, resolve, reject })
       if (!this.running) void this.drain()
     })
   }
@@ -55,7 +60,7 @@ export class BatchWriter<D = unknown> {
           for (const s of sealed) ops.push(s.op)
         }
         try {
-          await this.db.batch(ops, { sync: this.sync })
+          await this.db.batch(ops, { sync: group.some(g => g.sync) })
           for (const g of group) g.resolve()
           for (const s of sealed) this.hooks?.sealed(s.detail)
         } catch (err) {

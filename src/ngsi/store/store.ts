@@ -54,6 +54,8 @@ export interface ChangeEventDetail {
 /** A local write's envelope, once on disk: what replication publishes. */
 export interface EnvelopeEventDetail {
   envelope: SignedEnvelope
+  /** JSON.stringify(envelope), as logged: made once, reused by replication */
+  json: string
   origin: string
   from: number
   to: number
@@ -140,7 +142,7 @@ export class EntityStore {
       sync: init.sync ?? true,
       hooks: {
         seal: (changes) => this.seal(changes).map(detail => (
-          { op: { type: 'put', key: logKey(this.domain, detail.to), value: JSON.stringify(detail.envelope) }, detail }
+          { op: { type: 'put', key: logKey(this.domain, detail.to), value: detail.json }, detail }
         )),
         sealed: (detail) => { this.events.safeDispatchEvent('envelope', { detail }) }
       }
@@ -193,10 +195,25 @@ export class EntityStore {
 
   /** The entity as clients see it, or null. The object is shared: do not modify it. */
   async get (id: string): Promise<Entity | null> {
-    if (!this.index.has(id)) return null
+    // The cache holds live entities only (a delete evicts), so a hit needs no index lookup.
     const hit = this.views.get(id)
     if (hit != null) return hit
+    if (!this.index.has(id)) return null
     return (await this.loadViews([id])).get(id) ?? null
+  }
+
+  /** Several entities at once (one LevelDB read for those not cached); absent ids are left out. */
+  async getMany (ids: Iterable<string>): Promise<Map<string, Entity>> {
+    const out = new Map<string, Entity>()
+    const missing: string[] = []
+    for (const id of ids) {
+      if (out.has(id)) continue
+      const hit = this.views.get(id)
+      if (hit != null) out.set(id, hit)
+      else if (this.index.has(id)) missing.push(id)
+    }
+    if (missing.length > 0) for (const [id, v] of await this.loadViews(missing)) out.set(id, v)
+    return out
   }
 
   /** The replicated record (registers with stamps), for anti-entropy and diagnostics. */
@@ -320,7 +337,8 @@ export class EntityStore {
       }
       const origins = new Set<string>()
       for (const l of logs) {
-        ops.push({ type: 'put', key: logKey(l.o, l.t), value: JSON.stringify(l.signed) })
+        // Only the signed pair is kept (and passed on): nothing else a sender added.
+        ops.push({ type: 'put', key: logKey(l.o, l.t), value: JSON.stringify({ d: l.signed.d, s: l.signed.s }) })
         for (let n = l.f; n <= l.t; n++) this.markReceived(l.o, n)
         origins.add(l.o)
       }
@@ -330,7 +348,9 @@ export class EntityStore {
         this.inflight.set(o, (this.inflight.get(o) ?? 0) + 1)
       }
       try {
-        await this.writer.write(ops)
+        // Not fsynced: the origin holds these changes durably; should this machine crash before
+        // the OS writes them out, the watermarks fall back with them and anti-entropy fetches them again.
+        await this.writer.write(ops, undefined, { sync: false })
         this.commit(new Map([...touched].map(id => [id, working.get(id) as { rec: EntityRecord, view: Entity | null }])), events)
       } finally {
         for (const o of origins) {
@@ -361,7 +381,7 @@ export class EntityStore {
    */
   async skipRange (origin: string, from: number, to: number): Promise<void> {
     for (let n = from; n <= to; n++) this.markReceived(origin, n)
-    await this.writer.write([{ type: 'put', key: watermarkKey(origin), value: String(this.watermarks.get(origin) ?? 0) }])
+    await this.writer.write([{ type: 'put', key: watermarkKey(origin), value: String(this.watermarks.get(origin) ?? 0) }], undefined, { sync: false })
   }
 
   /**
@@ -409,7 +429,7 @@ export class EntityStore {
         origins.add(r.origin)
       }
       for (const o of origins) ops.push({ type: 'put', key: watermarkKey(o), value: String(this.watermarks.get(o) ?? 0) })
-      await this.writer.write(ops)
+      await this.writer.write(ops, undefined, { sync: false })
       this.commit(working, events)
       return working.size
     } finally {
@@ -485,9 +505,17 @@ export class EntityStore {
 
   /** Signed envelopes of one origin that reach beyond `afterSeq`, in order (for anti-entropy). */
   async logSince (origin: string, afterSeq: number, limit: number): Promise<SignedEnvelope[]> {
-    const out: SignedEnvelope[] = []
-    for await (const value of this.db.values({ gt: logKey(origin, afterSeq), lt: logPrefix(origin) + HIGH, limit })) {
-      out.push(JSON.parse(value) as SignedEnvelope)
+    return (await this.logSinceRaw(origin, afterSeq, limit)).map(e => JSON.parse(e.json) as SignedEnvelope)
+  }
+
+  /**
+   * The same envelopes as stored: their JSON (`{"d":…,"s":…}`) and last sequence number, for
+   * anti-entropy to send on without parsing and serialising them again.
+   */
+  async logSinceRaw (origin: string, afterSeq: number, limit: number): Promise<Array<{ to: number, json: string }>> {
+    const out: Array<{ to: number, json: string }> = []
+    for await (const [key, json] of this.db.iterator({ gt: logKey(origin, afterSeq), lt: logPrefix(origin) + HIGH, limit })) {
+      out.push({ to: parseLogKey(key).seq, json })
     }
     return out
   }
@@ -585,7 +613,7 @@ export class EntityStore {
       // Same JSON as JSON.stringify({ o, p, f, t, c }), built from the changes serialised once.
       const d = `${head}"f":${from},"t":${to},"c":[${parts.join(',')}]}`
       const s = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
-      out.push({ envelope: { d, s }, origin: this.domain, from, to, changes: parts.length })
+      out.push({ envelope: { d, s }, json: JSON.stringify({ d, s }), origin: this.domain, from, to, changes: parts.length })
       parts = []
       bytes = 0
     }

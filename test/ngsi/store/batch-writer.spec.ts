@@ -1,0 +1,31 @@
+import { strict as assert } from 'node:assert'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { BatchWriter } from '../../../src/ngsi/store/batch-writer.ts'
+import { cleanup, tempDir } from '../../helpers/index.ts'
+
+describe('ngsi store: group commit', () => {
+  after(cleanup)
+
+  it('fsyncs a group when any of its writes asks for it, and only then', async () => {
+    const db = new Level<string, string>(join(await tempDir(), 'db'), { valueEncoding: 'utf8' })
+    await db.open()
+    // The real LevelDB, watched: which batches were written with sync.
+    const syncs: boolean[] = []
+    const batch = db.batch.bind(db) as (ops: unknown, opts: { sync: boolean }) => Promise<void>
+    ;(db as unknown as { batch: typeof batch }).batch = async (ops, opts) => { syncs.push(opts.sync); await batch(ops, opts) }
+    const writer = new BatchWriter(db, { sync: true })
+
+    await writer.write([{ type: 'put', key: 'remote', value: '1' }], undefined, { sync: false })
+    await writer.write([{ type: 'put', key: 'local', value: '1' }])
+    // Written while the first is on its way: these two share the next group, which must sync.
+    const first = writer.write([{ type: 'put', key: 'a', value: '1' }], undefined, { sync: false })
+    const mixed = [writer.write([{ type: 'put', key: 'b', value: '1' }], undefined, { sync: false }), writer.write([{ type: 'put', key: 'c', value: '1' }])]
+    await Promise.all([first, ...mixed])
+
+    assert.deepEqual(syncs.slice(0, 2), [false, true])
+    assert.deepEqual(syncs.slice(2), syncs.length === 3 ? [true] : [false, true], `groups after the first two: ${JSON.stringify(syncs.slice(2))}`)
+    assert.deepEqual(await db.getMany(['remote', 'local', 'a', 'b', 'c']), ['1', '1', '1', '1', '1'])
+    await db.close()
+  })
+})
