@@ -7,7 +7,7 @@ import { FASTIFY_CODES, PROBLEMS, ProblemSchema, problemFor, type ProblemDetails
 import { healthRoutes } from './routes/health.ts'
 import { meshRoutes } from './routes/mesh.ts'
 import type { ApiComponents } from './interface.ts'
-import { securityHeaders } from './security-headers.ts'
+import { apiSecurityHeaders, securityHeaders } from './security-headers.ts'
 import rateLimit from '@fastify/rate-limit'
 import { installAccessControl, type AccessControlOptions, type RouteEntry } from '../auth/plugin.ts'
 
@@ -97,8 +97,12 @@ export async function createApi (components: ApiComponents, init: ApiInit): Prom
 
   app.addSchema(ProblemSchema)
   const routes = installAccessControl(app, { ...init.accessControl, publicPrefixes: ['/docs'] })
-  const security = securityHeaders({ hsts: init.https != null })
-  app.addHook('onRequest', (_req, reply, done) => { void reply.headers(security); done() })
+  const docsSecurity = securityHeaders({ hsts: init.https != null })
+  const apiSecurity = apiSecurityHeaders({ hsts: init.https != null })
+  app.addHook('onRequest', (req, reply, done) => {
+    void reply.headers(req.url.startsWith('/docs') ? docsSecurity : apiSecurity)
+    done()
+  })
   // Per-route limits only (the token endpoint), keyed by client address.
   await app.register(rateLimit, { global: false })
 

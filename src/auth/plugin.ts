@@ -4,7 +4,7 @@
  * (401 without or with a bad token, 403 with too little role). A route that declares nothing is
  * refused with 500, and a test sweeps the route table so that none slips through.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { hasRole, IdentityError, type Role } from '../../identity/index.ts'
 import { CmeshError } from '../errors.ts'
@@ -97,8 +97,12 @@ export function installAccessControl (app: FastifyInstance<any, any, any, any, a
       throw new ForbiddenError(`${req.method} ${url} needs role ${describeAuth(declared)}; ${user.subject}@${user.issuer} has ${user.roles.join(', ') || 'none'}`)
     }
   })
-  app.addHook('onResponse', async (req, reply) => {
-    if (!WRITES.has(req.method)) return
+  // Callback style: this runs after every response, and most are reads that it skips at once.
+  app.addHook('onResponse', (req, reply, done) => {
+    if (WRITES.has(req.method)) audit(req, reply)
+    done()
+  })
+  function audit (req: FastifyRequest, reply: FastifyReply): void {
     const path = req.url.split('?')[0]
     if (req.method === 'POST' && READ_POSTS.some(re => re.test(path))) return
     opts.audit.info({
@@ -109,7 +113,7 @@ export function installAccessControl (app: FastifyInstance<any, any, any, any, a
       status: reply.statusCode,
       forwardedBy: req.headers['x-cmesh-forwarded-by'] ?? undefined
     }, 'write')
-  })
+  }
   return routes
 }
 

@@ -117,10 +117,15 @@ describe('RBAC: every route × every role', function () {
     assert.equal(bad.body.detail, unknown.body.detail)
   })
 
-  it('security headers are set', async () => {
+  it('security headers are set: a lean set on the API, helmet\'s full set on the OpenAPI UI', async () => {
     const res = await api(node, 'GET', '/health')
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff')
-    assert.ok(res.headers.get('content-security-policy') != null)
+    assert.equal(res.headers.get('x-frame-options'), 'DENY')
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/)
     assert.equal(res.body.auth, 'enabled')
+    const docs = await fetch(`${node.apiUrl}/docs/json`)
+    assert.equal(docs.headers.get('x-content-type-options'), 'nosniff')
+    assert.match(docs.headers.get('content-security-policy') ?? '', /style-src 'self' 'unsafe-inline'/)
+    assert.ok(docs.headers.get('cross-origin-opener-policy') != null)
   })
 })
