@@ -28,4 +28,22 @@ describe('ngsi store: group commit', () => {
     assert.deepEqual(await db.getMany(['remote', 'local', 'a', 'b', 'c']), ['1', '1', '1', '1', '1'])
     await db.close()
   })
+
+  it('writes only the last operation per key of a group, and the last one wins', async () => {
+    const db = new Level<string, string>(join(await tempDir(), 'db'), { valueEncoding: 'utf8' })
+    await db.open()
+    const sizes: number[] = []
+    const batch = db.batch.bind(db) as (ops: unknown[], opts: unknown) => Promise<void>
+    ;(db as unknown as { batch: typeof batch }).batch = async (ops, opts) => { sizes.push(ops.length); await batch(ops, opts) }
+    const writer = new BatchWriter(db, { sync: false })
+    await Promise.all([
+      writer.write([{ type: 'put', key: 'wm', value: '1' }, { type: 'put', key: 'x', value: 'x' }]),
+      writer.write([{ type: 'put', key: 'wm', value: '2' }, { type: 'put', key: 'y', value: 'y' }]),
+      writer.write([{ type: 'put', key: 'wm', value: '3' }, { type: 'del', key: 'x' }])
+    ])
+    assert.deepEqual(await db.getMany(['wm', 'x', 'y']), ['3', undefined, 'y'])
+    // Issued in the same tick, the three share one group: wm once, y, and the delete of x.
+    assert.deepEqual(sizes, [3])
+    await db.close()
+  })
 })
