@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { BatchWriter } from '../../../src/ngsi/store/batch-writer.ts'
+import type { Change } from '../../../src/ngsi/store/crdt.ts'
 import { cleanup, tempDir } from '../../helpers/index.ts'
 
 describe('ngsi store: group commit', () => {
@@ -36,13 +37,15 @@ describe('ngsi store: group commit', () => {
     const batch = db.batch.bind(db) as (ops: unknown[], opts: unknown) => Promise<void>
     ;(db as unknown as { batch: typeof batch }).batch = async (ops, opts) => { sizes.push(ops.length); await batch(ops, opts) }
     const writer = new BatchWriter(db, { sync: false })
+    // Local writes (they carry changes): the writer waits one turn, so the three share one group.
+    const local = (n: number): Change[] => [{ id: 'urn:x', o: 'domain-a', n, h: `00000000000${n}-00000` }]
     await Promise.all([
-      writer.write([{ type: 'put', key: 'wm', value: '1' }, { type: 'put', key: 'x', value: 'x' }]),
-      writer.write([{ type: 'put', key: 'wm', value: '2' }, { type: 'put', key: 'y', value: 'y' }]),
-      writer.write([{ type: 'put', key: 'wm', value: '3' }, { type: 'del', key: 'x' }])
+      writer.write([{ type: 'put', key: 'wm', value: '1' }, { type: 'put', key: 'x', value: 'x' }], local(1)),
+      writer.write([{ type: 'put', key: 'wm', value: '2' }, { type: 'put', key: 'y', value: 'y' }], local(2)),
+      writer.write([{ type: 'put', key: 'wm', value: '3' }, { type: 'del', key: 'x' }], local(3))
     ])
     assert.deepEqual(await db.getMany(['wm', 'x', 'y']), ['3', undefined, 'y'])
-    // Issued in the same tick, the three share one group: wm once, y, and the delete of x.
+    // One group: wm once, y, and the delete of x.
     assert.deepEqual(sizes, [3])
     await db.close()
   })
