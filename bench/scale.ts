@@ -36,7 +36,7 @@ import type { Figure } from './gossip-baseline.ts'
 import { cleanUpAtExit, freePorts, httpJson, httpOk, peersOf, prepareDomain, removeDomain, sleep, startDomain, waitForFederation, type Domain, type RunningDomain } from './lib/federation.ts'
 import { rssOf } from './lib/node-proc.ts'
 import { percentile, round, spawnTs } from './lib/procs.ts'
-import { bfs, lineTopology, sparseTopology } from './lib/topology.ts'
+import { bfs, graphStats, lineTopology, sparseTopology } from './lib/topology.ts'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? (QUICK ? '3,10' : '3,10,20,30')).split(',').map(Number).filter(n => n >= 2)
@@ -193,16 +193,12 @@ async function runProcesses (n: number): Promise<ScaleResult> {
       results.push(await write(w, 'probe'))
       await sleep(GAP_MS)
     }
-    const degrees = adj.map(s => s.size)
     const rss = await Promise.all(nodes.map(async node => await rssOf(node.pid)))
     return {
       n,
       startedMs,
       formedMs,
-      edges: degrees.reduce((x, y) => x + y, 0) / 2,
-      meanDegree: degrees.reduce((x, y) => x + y, 0) / n,
-      maxDegree: Math.max(...degrees),
-      diameter: Math.max(...nodes.map((_, i) => Math.max(...bfs(adj, i)))),
+      ...graphStats(adj),
       results,
       rssBytes: rss.reduce((x, y) => x + y, 0) / n
     }

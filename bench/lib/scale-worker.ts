@@ -22,7 +22,7 @@ import { ContinuumNode } from '../../src/node.ts'
 import { loadOrCreateDomainKey } from '../../identity/index.ts'
 import { entitiesTopic } from '../../mesh/index.ts'
 import { freePorts } from './federation.ts'
-import { bfs, lineTopology, sparseTopology } from './topology.ts'
+import { bfs, graphStats, lineTopology, sparseTopology } from './topology.ts'
 
 const FEDERATION = 'scale'
 const send = (m: unknown): void => { process.send?.(m) }
@@ -145,16 +145,12 @@ async function run (msg: RunMsg): Promise<void> {
     results.push(await write(w, 'probe'))
     await sleep(gapMs)
   }
-  const degrees = adj.map(s => s.size)
   send({
     evt: 'result',
     n,
     startedMs,
     formedMs,
-    edges: degrees.reduce((x, y) => x + y, 0) / 2,
-    meanDegree: degrees.reduce((x, y) => x + y, 0) / n,
-    maxDegree: Math.max(...degrees),
-    diameter: Math.max(...nodes.map((_, i) => Math.max(...bfs(adj, i)))),
+    ...graphStats(adj),
     results,
     rssBytes: process.memoryUsage().rss
   })

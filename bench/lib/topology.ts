@@ -51,3 +51,15 @@ export function bfs (adj: Array<Set<number>>, from: number): number[] {
   }
   return dist
 }
+
+/** Edges, mean and max degree and diameter of the connection graph (adjacency sets). */
+export function graphStats (adj: Array<Set<number>>): { edges: number, meanDegree: number, maxDegree: number, diameter: number } {
+  const degrees = adj.map(s => s.size)
+  const sum = degrees.reduce((x, y) => x + y, 0)
+  return {
+    edges: sum / 2,
+    meanDegree: sum / adj.length,
+    maxDegree: Math.max(...degrees),
+    diameter: Math.max(...adj.map((_, i) => Math.max(...bfs(adj, i))))
+  }
+}

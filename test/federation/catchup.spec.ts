@@ -15,7 +15,7 @@
  * (4,000 changes), 2–5.5 s from the heal to equal digests (including the redial), the checks. Needs root for the namespaces; skipped loudly without.
  */
 import { strict as assert } from 'node:assert'
-import { checkAgainstWrites, FaultCluster, requireNetns, sleep, waitFor, WriteLog, type DomainProcess } from './cluster.ts'
+import { checkAgainstWrites, useFaultCluster, sleep, waitFor, WriteLog, type DomainProcess } from './cluster.ts'
 
 /** Entities created at domain-a and domain-b while domain-c is cut off, and the batch size. */
 const CREATE_AT_A = 2500
@@ -29,26 +29,14 @@ const prop = (value: unknown): { type: 'Property', value: unknown } => ({ type: 
 
 describe('federation: catch-up after a long partition (network namespaces, real node processes)', function () {
   this.timeout(150_000)
-  let cluster: FaultCluster | undefined
+  const fault = useFaultCluster('federation: catch-up after a long partition')
   let A: DomainProcess, B: DomainProcess, C: DomainProcess
   const log = new WriteLog()
 
-  before(async function () {
-    await requireNetns(this, 'federation: catch-up after a long partition')
-    cluster = await FaultCluster.start(['a', 'b', 'c'])
-    ;[A, B, C] = cluster.domains
-  })
-
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && cluster != null) console.log(await cluster.logs())
-  })
-
-  after(async () => {
-    await cluster?.destroy()
-  })
+  before(() => { [A, B, C] = fault.domains })
 
   it('a cut-off domain that missed thousands of writes catches up by itself after the heal', async () => {
-    const c = cluster as FaultCluster
+    const c = fault.cluster
     await c.lab.partition('c')
     await waitFor(async () => (await A.stateOf(C))?.state !== 'alive' && (await C.stateOf(A))?.state !== 'alive', 'the cut to show in the membership tables', 10_000)
 

@@ -7,7 +7,7 @@
  *
  * Not a spec file: the three fault suites share it.
  */
-import { waitFor as sharedWaitFor } from '../helpers/index.ts'
+import { FAST_MESH, waitFor as sharedWaitFor } from '../helpers/index.ts'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -28,14 +28,7 @@ const MESH_PORT = 4001
  * peer is redialled within a second; the liveness bounds of the tests rest on them.
  */
 export const FAULT_TIMINGS = {
-  mesh: {
-    heartbeatIntervalMs: 200,
-    suspectAfterMs: 700,
-    deadAfterMs: 1500,
-    pingIntervalMs: 1000,
-    redialInitialMs: 100,
-    redialMaxMs: 1000
-  },
+  mesh: FAST_MESH,
   replication: { syncIntervalMs: 300 }
 }
 
@@ -50,6 +43,32 @@ export async function requireNetns (ctx: Mocha.Context, suite: string): Promise<
   if (why == null) return
   console.warn(`\n  !!! SKIPPED "${suite}" (network-fault test): ${why}. These tests run in CI (as root).\n`)
   ctx.skip()
+}
+
+/**
+ * Registers, in the calling `describe`, the hooks every fault suite needs: skip loudly without
+ * netns, start a cluster of `names` before the tests, print the domains' logs after a failed
+ * test, destroy the cluster at the end. `domains` and `cluster` are there once the suite runs.
+ */
+export function useFaultCluster (suite: string, names = ['a', 'b', 'c']): { readonly cluster: FaultCluster, readonly domains: DomainProcess[] } {
+  let cluster: FaultCluster | undefined
+  before(async function () {
+    await requireNetns(this, suite)
+    cluster = await FaultCluster.start(names)
+  })
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && cluster != null) console.log(await cluster.logs())
+  })
+  after(async () => {
+    await cluster?.destroy()
+  })
+  return {
+    get cluster () {
+      if (cluster == null) throw new Error(`${suite}: the fault cluster is not running`)
+      return cluster
+    },
+    get domains () { return this.cluster.domains }
+  }
 }
 
 export class DomainProcess {

@@ -17,7 +17,7 @@
  * from the heal to equal digests. Needs root for the namespaces; skipped loudly without.
  */
 import { strict as assert } from 'node:assert'
-import { checkAgainstWrites, FaultCluster, requireNetns, sleep, waitFor, WriteLog, type DomainProcess, type WriteRecord } from './cluster.ts'
+import { checkAgainstWrites, useFaultCluster, sleep, waitFor, WriteLog, type DomainProcess, type WriteRecord } from './cluster.ts'
 
 /** Writes before the kill: long enough for a few hundred acknowledged writes. */
 const WRITE_BEFORE_KILL_MS = 3000
@@ -30,27 +30,15 @@ const prop = (value: unknown): { type: 'Property', value: unknown } => ({ type: 
 
 describe('federation: kill -9 during sustained writes (network namespaces, real node processes)', function () {
   this.timeout(150_000)
-  let cluster: FaultCluster | undefined
+  const fault = useFaultCluster('federation: kill -9 during sustained writes')
   let A: DomainProcess, B: DomainProcess
   const log = new WriteLog()
   let killedAt = 0
 
-  before(async function () {
-    await requireNetns(this, 'federation: kill -9 during sustained writes')
-    cluster = await FaultCluster.start(['a', 'b', 'c'])
-    ;[A, B] = cluster.domains
-  })
-
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && cluster != null) console.log(await cluster.logs())
-  })
-
-  after(async () => {
-    await cluster?.destroy()
-  })
+  before(() => { [A, B] = fault.domains })
 
   it('holds, after a restart on the same data dir, every write it acknowledged before SIGKILL', async () => {
-    const c = cluster as FaultCluster
+    const c = fault.cluster
     let bDown = false
     let aStop = false
     const bWriters = [0, 1, 2].map(async k => { await writeLoop(B, k, () => bDown) })
@@ -87,7 +75,7 @@ describe('federation: kill -9 during sustained writes (network namespaces, real 
   })
 
   it('catches up with the others after the restart, and they hold its acknowledged writes', async () => {
-    const c = cluster as FaultCluster
+    const c = fault.cluster
     assert.ok(killedAt > 0, 'the kill step ran')
     await c.lab.heal('b')
     const { digests, ms } = await c.waitConverged(CONVERGE_MS)

@@ -21,7 +21,7 @@
  * without. In-process replication without faults is covered by test/mesh/replication.spec.ts.
  */
 import { strict as assert } from 'node:assert'
-import { checkAgainstWrites, FaultCluster, requireNetns, sleep, WriteLog, type DomainProcess } from './cluster.ts'
+import { checkAgainstWrites, useFaultCluster, sleep, WriteLog, type DomainProcess } from './cluster.ts'
 
 /** How long clients write while domain-c is cut off. Several suspect/dead periods (0.7/1.5 s). */
 const PARTITION_WRITE_MS = 5000
@@ -33,7 +33,7 @@ const prop = (value: unknown): { type: 'Property', value: unknown } => ({ type: 
 
 describe('federation: partition and heal (network namespaces, real node processes)', function () {
   this.timeout(120_000)
-  let cluster: FaultCluster | undefined
+  const fault = useFaultCluster('federation: partition and heal')
   let A: DomainProcess, B: DomainProcess, C: DomainProcess
   const log = new WriteLog()
   /** what clients saw while C was cut off */
@@ -42,22 +42,10 @@ describe('federation: partition and heal (network namespaces, real node processe
   let cutAt = 0
   let healedAt = 0
 
-  before(async function () {
-    await requireNetns(this, 'federation: partition and heal')
-    cluster = await FaultCluster.start(['a', 'b', 'c'])
-    ;[A, B, C] = cluster.domains
-  })
-
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && cluster != null) console.log(await cluster.logs())
-  })
-
-  after(async () => {
-    await cluster?.destroy()
-  })
+  before(() => { [A, B, C] = fault.domains })
 
   it('before the cut: shared rooms written at every domain replicate everywhere', async () => {
-    const c = cluster as FaultCluster
+    const c = fault.cluster
     for (const [i, id] of SHARED.entries()) {
       const d = c.domains[i % 3]
       const r = await log.create(d, { id, type: 'Room', temperature: prop(log.next()), status: prop(`s${log.next()}`) })
@@ -67,7 +55,7 @@ describe('federation: partition and heal (network namespaces, real node processe
   })
 
   it('during the partition both sides answer reads and writes, and each sees the other side suspect or dead', async () => {
-    const c = cluster as FaultCluster
+    const c = fault.cluster
     await c.lab.partition('c')
     cutAt = Date.now()
     const end = Date.now() + PARTITION_WRITE_MS
@@ -90,7 +78,7 @@ describe('federation: partition and heal (network namespaces, real node processe
   })
 
   it('the majority side keeps replicating between its members while domain-c is cut off', async () => {
-    const c = cluster as FaultCluster
+    const c = fault.cluster
     assert.ok(cutAt > 0, 'the partition step ran')
     const { digests, ms } = await c.waitConverged(CONVERGE_MS, [A, B])
     console.log(`      domain-a and domain-b equal ${ms} ms after the writes: vv ${JSON.stringify(digests[0].versionVector)}`)
@@ -99,7 +87,7 @@ describe('federation: partition and heal (network namespaces, real node processe
   })
 
   it('after the heal all domains converge to equal digests within the bound', async () => {
-    const c = cluster as FaultCluster
+    const c = fault.cluster
     await c.lab.heal('c')
     healedAt = Date.now()
     const { digests, ms } = await c.waitConverged(CONVERGE_MS)
