@@ -111,7 +111,8 @@ export class Replicator {
   /** envelopes to gossip, each as its JSON (serialised once, by the store) */
   private queue: Array<{ json: string, size: number }> = []
   private queueBytes = 0
-  private flushTimer?: NodeJS.Timeout | NodeJS.Immediate
+  /** cancels the scheduled flush (a timer or an immediate), when one is scheduled */
+  private cancelFlush?: () => void
   private lastFlushAt = 0
   private syncTimer?: NodeJS.Timeout
   private running = false
@@ -153,7 +154,7 @@ export class Replicator {
   async stop (): Promise<void> {
     this.running = false
     clearInterval(this.syncTimer)
-    clearFlushTimer(this.flushTimer)
+    this.cancelFlush?.()
     this.c.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.c.pubsub.removeEventListener('message', this.onMessage)
     this.c.pubsub.topicValidators.delete(this.topic)
@@ -163,11 +164,11 @@ export class Replicator {
   }
 
   /**
-   * Queues a local envelope for gossip. The first write after a quiet spell goes out at once;
+   * Queues a local envelope for gossip, as the JSON the store logged (`{"d":…,"s":…}`). The first write after a quiet spell goes out at once;
    * writes that follow within `publishDelayMs` are batched into one message (at most
    * MAX_GOSSIP_BYTES). An envelope too large for any gossip message reaches peers by anti-entropy.
    */
-  publish (signed: SignedEnvelopeLike, json = JSON.stringify(signed)): void {
+  publish (json: string): void {
     if (!this.running) return
     const size = Buffer.byteLength(json)
     if (size > MAX_GOSSIP_BYTES - 64) {
@@ -182,10 +183,14 @@ export class Replicator {
       this.stats.dropped++
     }
     if (this.queueBytes >= MAX_GOSSIP_BYTES / 2) { void this.flush(); return }
-    if (this.flushTimer != null) return
-    this.flushTimer = Date.now() - this.lastFlushAt >= this.publishDelayMs
-      ? setImmediate(() => { void this.flush() })
-      : setTimeout(() => { void this.flush() }, this.publishDelayMs)
+    if (this.cancelFlush != null) return
+    if (Date.now() - this.lastFlushAt >= this.publishDelayMs) {
+      const t = setImmediate(() => { void this.flush() })
+      this.cancelFlush = () => { clearImmediate(t) }
+    } else {
+      const t = setTimeout(() => { void this.flush() }, this.publishDelayMs)
+      this.cancelFlush = () => { clearTimeout(t) }
+    }
   }
 
   /** Per-peer anti-entropy state, for /mesh/v1/peers. */
@@ -208,8 +213,8 @@ export class Replicator {
   }
 
   private async flush (): Promise<void> {
-    clearFlushTimer(this.flushTimer)
-    this.flushTimer = undefined
+    this.cancelFlush?.()
+    this.cancelFlush = undefined
     this.lastFlushAt = Date.now()
     while (this.queue.length > 0) {
       const batch: string[] = []
@@ -484,12 +489,6 @@ export class Replicator {
       frames.abort(err as Error)
     }
   }
-}
-
-function clearFlushTimer (t: NodeJS.Timeout | NodeJS.Immediate | undefined): void {
-  if (t == null) return
-  if ('hasRef' in t && 'refresh' in t) clearTimeout(t as NodeJS.Timeout)
-  else clearImmediate(t as NodeJS.Immediate)
 }
 
 function checkHeader (env: EnvelopeLike): string | null {

@@ -240,7 +240,7 @@ export class ContinuumNode {
       })
       await this.meshService.start()
       const mesh = this.meshService
-      store.events.addEventListener('envelope', (e) => { mesh.replicator?.publish(e.detail.envelope, e.detail.json) })
+      store.events.addEventListener('envelope', (e) => { mesh.replicator?.publish(e.detail.json) })
       const federation = new NodeFederation({ store, mesh, policy, log: log.child({ component: 'federation' }) }, {
         federation: config.federation.name,
         forwardTimeoutMs: config.replication.forwardTimeoutMs
