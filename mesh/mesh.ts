@@ -17,6 +17,7 @@ import { Replicator, type ReplicaStore, type ReplicationPolicy } from './replica
 import { CertificatePolicy } from './certificates.ts'
 import { CertificateExchange } from './certificate-exchange.ts'
 import { membersOnlyHandlers } from './stream-guard.ts'
+import { forwardProtocol, syncProtocol } from './constants.ts'
 import { NoCertificateAuthorityError, OwnCertificateError } from './errors.ts'
 import type { RevocationList } from '../identity/index.ts'
 import type { CertifiedPeer, LoadReport, MembershipPolicy, MeshEvents, RevocationUpdate } from './interface.ts'
@@ -103,12 +104,25 @@ export class Mesh {
    * connection: with two connections between a pair (both dialled at once), gossipsub may send
    * over the one that closed and never open a stream on the other. Hanging up makes both sides
    * redial and gossipsub start afresh.
+   *
+   * A member busy serving us (or being served) on a request stream — an anti-entropy round of
+   * many megabytes, a forwarded write — is late with its heartbeats because it is working, not
+   * because its path is lost; hanging up would cut the very stream that catches us up. Then we
+   * look again every heartbeat interval, as long as it stays suspect.
    */
   private resetSilentConnection (peerId: string): void {
     const host = this.host
     if (host == null || this.stopping) return
     const conns = host.getConnections().filter(c => c.remotePeer.toString() === peerId && c.status === 'open')
     if (conns.length === 0) return
+    const busy = conns.some(c => c.streams.some(s => s.status === 'open' && isRequestProtocol(s.protocol, this.init.federation)))
+    if (busy) {
+      this.log.debug({ peer: peerId }, 'member silent but busy on a request stream: not reconnecting yet')
+      setTimeout(() => {
+        if (this.membershipService?.table().find(m => m.peerId === peerId)?.state === 'suspect') this.resetSilentConnection(peerId)
+      }, this.init.heartbeatIntervalMs).unref()
+      return
+    }
     this.log.warn({ peer: peerId, connections: conns.length }, 'member silent on an open connection: reconnecting')
     void host.hangUp(conns[0].remotePeer).catch(() => {})
   }
@@ -303,4 +317,9 @@ export class Mesh {
   dialStatus (): ReturnType<ConnectionKeeper['status']> {
     return this.keeper?.status() ?? []
   }
+}
+
+/** Our request/response protocols: a stream open on one of them means the peer is at work with us. */
+function isRequestProtocol (protocol: string | undefined, federation: string): boolean {
+  return protocol === syncProtocol(federation) || protocol === forwardProtocol(federation)
 }

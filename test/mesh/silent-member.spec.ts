@@ -1,0 +1,64 @@
+import { strict as assert } from 'node:assert'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Connection, Stream } from '@libp2p/interface'
+import type { ContinuumNode } from '../../src/node.ts'
+import { syncProtocol } from '../../mesh/constants.ts'
+import { cleanup, FAST_MESH, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
+
+/**
+ * A member whose heartbeats stop while its connection stays open has lost its gossip path: the
+ * others hang up so that both sides redial. But a member late with heartbeats because it is busy
+ * serving us an anti-entropy round must not be cut off in the middle of it.
+ */
+describe('mesh: a member that falls silent on an open connection', function () {
+  this.timeout(60_000)
+  let a: TestDomain, b: TestDomain
+  let A: ContinuumNode, B: ContinuumNode
+
+  before(async () => {
+    [a, b] = await Promise.all(['domain-a', 'domain-b'].map(prepareDomain))
+    A = nodeFor(a, { members: [b] })
+    B = nodeFor(b, { members: [a], bootstrap: [a] })
+    await A.start()
+    await B.start()
+  })
+  after(cleanup)
+
+  const stateOfB = (): string | undefined => A.mesh.membership.table().find(m => m.peerId === b.peerId)?.state
+  const connToB = (): Connection | undefined => A.mesh.libp2p.getConnections().find(c => c.remotePeer.toString() === b.peerId && c.status === 'open')
+
+  async function silenceB (): Promise<void> {
+    B.mesh.membership.stop()
+    await waitFor(() => stateOfB() === 'suspect', 'A to suspect the silent B')
+  }
+
+  async function resumeB (): Promise<void> {
+    B.mesh.membership.start()
+    await waitFor(() => stateOfB() === 'alive' && connToB() != null, 'B alive and connected again')
+  }
+
+  it('is not hung up on while a sync stream with it is open, and is once the stream ends', async () => {
+    await waitFor(() => stateOfB() === 'alive', 'A to see B alive')
+    const conn = await waitFor(connToB, 'a connection from A to B')
+    // An anti-entropy round in progress: B waits for our version vector (for up to a minute).
+    const stream: Stream = await A.mesh.libp2p.dialProtocol(peerIdFromString(b.peerId), syncProtocol('test'))
+    await silenceB()
+    // Several heartbeat intervals into the suspicion, the connection and the stream are intact.
+    await new Promise(resolve => setTimeout(resolve, 3 * FAST_MESH.heartbeatIntervalMs))
+    assert.equal(stateOfB(), 'suspect', 'B still suspect, not yet dead')
+    assert.equal(conn.status, 'open', 'the connection carrying the sync stream stays open')
+    assert.equal(stream.status, 'open')
+    // The round ends while B is still silent: the next look hangs up.
+    stream.abort(new Error('test: round over'))
+    await waitFor(() => conn.status !== 'open', 'A to hang up on B once no request stream is open', 5_000)
+    await resumeB()
+  })
+
+  it('is hung up on at once when nothing is in flight, and both sides reconnect', async () => {
+    const conn = await waitFor(connToB, 'a connection from A to B')
+    await silenceB()
+    await waitFor(() => conn.status !== 'open', 'A to hang up on the silent B', 5_000)
+    await resumeB()
+    assert.notEqual(connToB(), conn, 'a new connection')
+  })
+})
