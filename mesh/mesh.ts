@@ -96,7 +96,10 @@ export class Mesh {
   private readonly onState = (evt: MeshEvents['member:state']): void => {
     const { peerId, to } = evt.detail
     if (to === 'suspect') this.resetSilentConnection(peerId)
-    if (to === 'dead') this.keeper?.forget(peerId)
+    if (to === 'dead') {
+      this.keeper?.forget(peerId)
+      this.resetSilentConnection(peerId)
+    }
   }
 
   /**
@@ -108,7 +111,7 @@ export class Mesh {
    * A member busy serving us (or being served) on a request stream — an anti-entropy round of
    * many megabytes, a forwarded write — is late with its heartbeats because it is working, not
    * because its path is lost; hanging up would cut the very stream that catches us up. Then we
-   * look again every heartbeat interval, as long as it stays suspect.
+   * look again every heartbeat interval, as long as it stays silent (suspect or dead).
    */
   private resetSilentConnection (peerId: string): void {
     const host = this.host
@@ -119,7 +122,8 @@ export class Mesh {
     if (busy) {
       this.log.debug({ peer: peerId }, 'member silent but busy on a request stream: not reconnecting yet')
       setTimeout(() => {
-        if (this.membershipService?.table().find(m => m.peerId === peerId)?.state === 'suspect') this.resetSilentConnection(peerId)
+        const state = this.membershipService?.table().find(m => m.peerId === peerId)?.state
+        if (state === 'suspect' || state === 'dead') this.resetSilentConnection(peerId)
       }, this.init.heartbeatIntervalMs).unref()
       return
     }
