@@ -3,7 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { ContinuumNode } from '../../src/node.ts'
 import { syncProtocol } from '../../mesh/constants.ts'
-import { cleanup, FAST_MESH, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
+import { api, cleanup, FAST_MESH, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
 
 /**
  * A member whose heartbeats stop while its connection stays open has lost its gossip path: the
@@ -54,6 +54,24 @@ describe('mesh: a member that falls silent on an open connection', function () {
       await waitFor(() => conn.status !== 'open', 'A to hang up on B once no request stream is open', 5_000)
     } finally {
       stream.abort(new Error('test over'))
+      await resumeB()
+    }
+  })
+
+  it('still gets the writes forwarded to it while it is only suspect (busy, not gone)', async () => {
+    const id = 'urn:ngsi-ld:InfrastructureElement:domain-b:1'
+    const created = await api(B, 'POST', '/ngsi-ld/v1/entities', {
+      id, type: 'InfrastructureElement', cpuCores: { type: 'Property', value: 4 }, domain: { type: 'Relationship', object: 'urn:ngsi-ld:Domain:domain-b' }
+    })
+    assert.equal(created.status, 201)
+    await waitFor(async () => (await api(A, 'GET', `/ngsi-ld/v1/entities/${id}`)).status === 200, 'A to have B\'s entity')
+    try {
+      await silenceB()
+      const res = await api(A, 'PATCH', `/ngsi-ld/v1/entities/${id}/attrs`, { cpuCores: { type: 'Property', value: 16 } })
+      assert.equal(res.status, 204, JSON.stringify(res.body))
+      assert.equal(res.headers.get('x-cmesh-forwarded-by'), 'domain-b')
+      assert.equal((await api(B, 'GET', `/ngsi-ld/v1/entities/${id}`)).body.cpuCores.value, 16, 'the owner carried it out')
+    } finally {
       await resumeB()
     }
   })
