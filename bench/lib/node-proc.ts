@@ -25,7 +25,8 @@ export interface NodeProc {
   stop: () => Promise<void>
 }
 
-export async function startNodeProcess (config: Record<string, unknown>): Promise<NodeProc> {
+/** Starts `cmesh node` on `config` (merged over bench defaults); `execArgv` e.g. `--cpu-prof`. */
+export async function startNodeProcess (config: Record<string, unknown>, execArgv: string[] = []): Promise<NodeProc> {
   const dir = await mkdtemp(join(tmpdir(), 'cmesh-bench-'))
   const port = await freePort()
   const file = join(dir, 'node.yaml')
@@ -39,7 +40,7 @@ export async function startNodeProcess (config: Record<string, unknown>): Promis
     ...config
   }
   await writeFile(file, stringify(full))
-  const child = spawn(process.execPath, ['bin/cmesh.js', 'node', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, [...execArgv, 'bin/cmesh.js', 'node', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] })
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 60_000
   for (;;) {

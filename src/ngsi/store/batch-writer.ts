@@ -65,7 +65,7 @@ export class BatchWriter<D = unknown> {
           for (const s of sealed) ops.push(s.op)
         }
         try {
-          await this.db.batch(ops, { sync: group.some(g => g.sync) })
+          await writeBatch(this.db, ops, group.some(g => g.sync))
           for (const g of group) g.resolve()
           for (const s of sealed) this.hooks?.sealed(s.detail)
         } catch (err) {
@@ -87,4 +87,45 @@ function lastPerKey (ops: WriteOp[]): WriteOp[] {
   ops.forEach((op, i) => last.set(op.key, i))
   if (last.size === ops.length) return ops
   return ops.filter((op, i) => last.get(op.key) === i)
+}
+
+/** The part of abstract-level's implementation contract that `writeBatch` hands operations to. */
+interface PrivateBatch {
+  status: string
+  hooks?: { prewrite?: { noop?: boolean } }
+  listenerCount?: (event: string) => number
+  keyEncoding: () => { format: string, name?: string }
+  valueEncoding: () => { format: string, name?: string }
+  _batch?: (ops: unknown[], options: { sync: boolean }) => Promise<void>
+}
+
+/**
+ * Writes `ops` in one atomic LevelDB batch. abstract-level's public `batch()` clones every
+ * operation and resolves and checks its encodings again, which here costs more than LevelDB's own
+ * write (~7 µs against ~4 µs per operation: a third of the write path of a batch upsert). Our keys
+ * and values are strings already, in the database's utf8 encodings, so when nothing else could
+ * see the operations (an open database, no prewrite hook, no `write` listeners) they go to the
+ * implementation's `_batch` in the form `batch()` would have given it; otherwise through `batch()`.
+ */
+export async function writeBatch (db: Level<string, string>, ops: WriteOp[], sync: boolean): Promise<void> {
+  const raw = db as unknown as PrivateBatch
+  const direct = typeof raw._batch === 'function' && raw.status === 'open' &&
+    raw.hooks?.prewrite?.noop === true && (raw.listenerCount?.('write') ?? 1) === 0 &&
+    raw.keyEncoding().name === 'utf8' && raw.valueEncoding().name === 'utf8'
+  if (!direct) {
+    await db.batch(ops, { sync })
+    return
+  }
+  const encoded = new Array<unknown>(ops.length)
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]
+    if (typeof op.key !== 'string' || op.key === '') throw new TypeError(`batch operation ${i}: the key must be a non-empty string`)
+    if (op.type === 'put') {
+      if (typeof op.value !== 'string') throw new TypeError(`batch operation ${i}: the value must be a string`)
+      encoded[i] = { type: 'put', key: op.key, value: op.value, keyEncoding: 'utf8', valueEncoding: 'utf8' }
+    } else {
+      encoded[i] = { type: 'del', key: op.key, keyEncoding: 'utf8' }
+    }
+  }
+  await (raw._batch as NonNullable<PrivateBatch['_batch']>).call(db, encoded, { sync })
 }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { BatchWriter } from '../../../src/ngsi/store/batch-writer.ts'
+import { BatchWriter, writeBatch } from '../../../src/ngsi/store/batch-writer.ts'
 import type { Change } from '../../../src/ngsi/store/crdt.ts'
 import { cleanup, tempDir } from '../../helpers/index.ts'
 
@@ -13,8 +13,9 @@ describe('ngsi store: group commit', () => {
     await db.open()
     // The real LevelDB, watched: which batches were written with sync.
     const syncs: boolean[] = []
-    const batch = db.batch.bind(db) as (ops: unknown, opts: { sync: boolean }) => Promise<void>
-    ;(db as unknown as { batch: typeof batch }).batch = async (ops, opts) => { syncs.push(opts.sync); await batch(ops, opts) }
+    // (_batch is where every batch ends, whichever way it is handed to abstract-level)
+    const batch = (db as unknown as { _batch: (ops: unknown, opts: { sync: boolean }) => Promise<void> })._batch.bind(db)
+    ;(db as unknown as { _batch: typeof batch })._batch = async (ops, opts) => { syncs.push(opts.sync); await batch(ops, opts) }
     const writer = new BatchWriter(db, { sync: true })
 
     await writer.write([{ type: 'put', key: 'remote', value: '1' }], undefined, { sync: false })
@@ -34,8 +35,8 @@ describe('ngsi store: group commit', () => {
     const db = new Level<string, string>(join(await tempDir(), 'db'), { valueEncoding: 'utf8' })
     await db.open()
     const sizes: number[] = []
-    const batch = db.batch.bind(db) as (ops: unknown[], opts: unknown) => Promise<void>
-    ;(db as unknown as { batch: typeof batch }).batch = async (ops, opts) => { sizes.push(ops.length); await batch(ops, opts) }
+    const batch = (db as unknown as { _batch: (ops: unknown[], opts: unknown) => Promise<void> })._batch.bind(db)
+    ;(db as unknown as { _batch: typeof batch })._batch = async (ops, opts) => { sizes.push(ops.length); await batch(ops, opts) }
     const writer = new BatchWriter(db, { sync: false })
     // Local writes (they carry changes): the writer waits one turn, so the three share one group.
     const local = (n: number): Change[] => [{ id: 'urn:x', o: 'domain-a', n, h: `00000000000${n}-00000` }]
@@ -48,5 +49,55 @@ describe('ngsi store: group commit', () => {
     // One group: wm once, y, and the delete of x.
     assert.deepEqual(sizes, [3])
     await db.close()
+  })
+
+  describe('writeBatch', () => {
+    async function openDb (): Promise<Level<string, string>> {
+      const db = new Level<string, string>(join(await tempDir(), 'db'), { valueEncoding: 'utf8' })
+      await db.open()
+      return db
+    }
+
+    it('hands string operations straight to LevelDB: puts and deletes, in order, readable after', async () => {
+      const db = await openDb()
+      let publicCalls = 0
+      const batch = db.batch.bind(db) as (...args: unknown[]) => Promise<void>
+      ;(db as unknown as { batch: unknown }).batch = async (...args: unknown[]) => { publicCalls++; return await batch(...args) }
+      await db.put('gone', 'old')
+      await writeBatch(db, [
+        { type: 'put', key: 'a', value: 'ä 1 ✓' },
+        { type: 'del', key: 'gone' },
+        { type: 'put', key: 'b', value: '' },
+        { type: 'put', key: 'a', value: 'ä 2 ✓' }
+      ], false)
+      assert.equal(publicCalls, 0, 'abstract-level batch() skipped')
+      assert.deepEqual(await db.getMany(['a', 'b', 'gone']), ['ä 2 ✓', '', undefined])
+      assert.deepEqual(await db.keys().all(), ['a', 'b'])
+      await db.close()
+    })
+
+    it('goes through batch() when a prewrite hook is installed, so that the hook sees every operation', async () => {
+      const db = await openDb()
+      const seen: string[] = []
+      db.hooks.prewrite.add((op) => { seen.push(`${op.type}:${String(op.key)}`) })
+      await writeBatch(db, [{ type: 'put', key: 'a', value: '1' }, { type: 'del', key: 'b' }], false)
+      assert.deepEqual(seen, ['put:a', 'del:b'])
+      assert.equal(await db.get('a'), '1')
+      await db.close()
+    })
+
+    it('refuses a batch with a malformed operation and writes none of it', async () => {
+      const db = await openDb()
+      await assert.rejects(writeBatch(db, [{ type: 'put', key: 'a', value: '1' }, { type: 'put', key: 'b', value: 2 as unknown as string }], false), /operation 1: the value must be a string/)
+      await assert.rejects(writeBatch(db, [{ type: 'put', key: 'a', value: '1' }, { type: 'del', key: '' }], false), /operation 1: the key/)
+      assert.equal(await db.get('a'), undefined)
+      await db.close()
+    })
+
+    it('on a closed database, fails as LevelDB does', async () => {
+      const db = await openDb()
+      await db.close()
+      await assert.rejects(writeBatch(db, [{ type: 'put', key: 'a', value: '1' }], false), /not open/)
+    })
   })
 })
