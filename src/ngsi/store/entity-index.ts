@@ -78,6 +78,12 @@ export class EntityIndex {
     return this.all.has(id)
   }
 
+  /** Is the (live) entity `id` of one of these types? */
+  hasAnyType (id: string, types: Iterable<string>): boolean {
+    for (const t of types) if (this.byType.get(t)?.has(id) === true) return true
+    return false
+  }
+
   private add (m: Map<string, IdSet>, k: string, id: string): void {
     let s = m.get(k)
     if (s == null) { s = new BTree(); m.set(k, s) }

@@ -1,0 +1,68 @@
+import { strict as assert } from 'node:assert'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { pino } from 'pino'
+import { EntityStore, DEFAULT_INSTANCE, type Change, type Envelope } from '../../src/ngsi/store/index.ts'
+import { WritePolicy, DEFAULT_OWNED_TYPES } from '../../src/ngsi/policy.ts'
+import { DEFAULT_VOCAB } from '../../src/ngsi/types.ts'
+import { cleanup, tempDir } from '../helpers/index.ts'
+
+const IE = DEFAULT_VOCAB + 'InfrastructureElement'
+const ROOM = 'https://example.org/Room'
+const DOMAIN_REL = DEFAULT_VOCAB + 'domain'
+const rel = (domain: string) => ({ type: 'Relationship' as const, object: `urn:ngsi-ld:Domain:${domain}` })
+const prop = (value: unknown) => ({ type: 'Property' as const, value })
+
+/** An envelope of changes from `origin` (sequence numbers from 1; the check does not look at them). */
+function envelope (origin: string, changes: Array<Omit<Change, 'o' | 'n' | 'h'>>): Envelope {
+  const c = changes.map((ch, i) => ({ ...ch, o: origin, n: i + 1, h: `${String(Date.now() * 1000).padStart(16, '0')}-0000${i}` }))
+  return { o: origin, p: '', f: 1, t: c.length, c }
+}
+
+describe('ngsi write policy: checking received envelopes', () => {
+  let store: EntityStore
+  let policy: WritePolicy
+  let reads: string[][]
+
+  before(async () => {
+    const db = new Level<string, string>(join(await tempDir(), 'db'), { valueEncoding: 'utf8' })
+    await db.open()
+    store = new EntityStore({ db, log: pino({ level: 'silent' }) }, { domain: 'domain-a', cacheSize: 10 })
+    await store.start()
+    policy = new WritePolicy(store, { domain: 'domain-a', ownedTypes: DEFAULT_OWNED_TYPES.map(t => DEFAULT_VOCAB + t) })
+    await store.mutate('urn:ngsi-ld:InfrastructureElement:a1', () => ({ create: true, types: [IE], attrs: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-a')], [DEFAULT_VOCAB + 'cpuCores', DEFAULT_INSTANCE, prop(4)]] }))
+    await store.mutate('urn:ngsi-ld:Room:r1', () => ({ create: true, types: [ROOM], attrs: [['https://example.org/temperature', DEFAULT_INSTANCE, prop(20)]] }))
+    const getMany = store.getMany.bind(store)
+    store.getMany = async (ids) => { reads.push([...ids]); return await getMany(ids) }
+  })
+  beforeEach(() => { reads = [] })
+  after(cleanup)
+
+  it('refuses a change to an owned entity by another domain, even when the change names no type', async () => {
+    const refused = await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:InfrastructureElement:a1', a: [[DEFAULT_VOCAB + 'cpuCores', DEFAULT_INSTANCE, prop(64)]] }]))
+    assert.match(refused ?? '', /domain-b may not write urn:ngsi-ld:InfrastructureElement:a1, which belongs to domain-a/)
+  })
+
+  it('refuses a change that gives an entity of an owned type to another domain', async () => {
+    const refused = await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:InfrastructureElement:b9', c: 1, t: [IE], a: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-c')]] }]))
+    assert.match(refused ?? '', /may not assign urn:ngsi-ld:InfrastructureElement:b9 to domain domain-c/)
+  })
+
+  it('accepts changes to entities of no owned type without reading them; reads only the owned ones', async () => {
+    assert.equal(await policy.checkEnvelope(envelope('domain-b', [
+      { id: 'urn:ngsi-ld:Room:r1', a: [['https://example.org/temperature', DEFAULT_INSTANCE, prop(30)]] },
+      { id: 'urn:ngsi-ld:Room:r2', c: 1, t: [ROOM] }
+    ])), null)
+    assert.deepEqual(reads, [], 'nothing read for rooms')
+    assert.equal(await policy.checkEnvelope(envelope('domain-a', [
+      { id: 'urn:ngsi-ld:Room:r1', a: [['https://example.org/temperature', DEFAULT_INSTANCE, prop(31)]] },
+      { id: 'urn:ngsi-ld:InfrastructureElement:a1', a: [[DEFAULT_VOCAB + 'cpuCores', DEFAULT_INSTANCE, prop(8)]] }
+    ])), null, 'the owner may write its own entity')
+    assert.deepEqual(reads, [['urn:ngsi-ld:InfrastructureElement:a1']])
+  })
+
+  it('a room that becomes an owned type is judged as one', async () => {
+    const refused = await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:Room:r1', t: [IE], a: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-c')]] }]))
+    assert.match(refused ?? '', /may not assign urn:ngsi-ld:Room:r1 to domain domain-c/)
+  })
+})
