@@ -50,8 +50,11 @@ import {
 } from './lib/federation.ts'
 import { rssOf } from './lib/node-proc.ts'
 import { percentile, round } from './lib/procs.ts'
+import { buildIsCurrent } from '../bin/build-state.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
+/** what the node processes run (bin/cmesh.js decides the same way) */
+const RUNTIME = buildIsCurrent() ? 'node runs the build (dist/)' : 'node runs from source through tsx (dist/ is older than src/)'
 const ENTITIES = Number(process.env.BENCH_ENTITIES ?? (QUICK ? 10_000 : 100_000))
 const WRITES = Number(process.env.BENCH_WRITES ?? (QUICK ? 50 : 200))
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 4)
@@ -612,7 +615,7 @@ export async function replicationBench (baseline: Map<string, number>): Promise<
         entities: held[i],
         empty_node_mib: Math.round(t.emptyRss[i] / MiB),
         per_1000_entities_mib: round((rss[i] - t.emptyRss[i]) / MiB / (held[i] / 1000), 2),
-        note: `${name === 'a' ? 'the writer' : name === 'b' ? 'relay' : 'replica'}; node runs from source through tsx (dist/ is older than src/), default ngsi.cacheSize`,
+        note: `${name === 'a' ? 'the writer' : name === 'b' ? 'relay' : 'replica'}; ${RUNTIME}, default ngsi.cacheSize`,
         ...common
       }))
       for (const f of rssFigs) emit(f)
