@@ -42,6 +42,8 @@ interface Row {
   id: PeerId
   heartbeat: Heartbeat | null
   lastSeenAt: number | null
+  /** when other traffic from it (replication) last proved it alive */
+  activityAt: number | null
   state: MemberState | 'unknown'
   stateSince: number
   heartbeats: number
@@ -126,6 +128,19 @@ export class Membership {
     this.c.pubsub.removeEventListener('message', this.onMessage)
     this.c.pubsub.topicValidators.delete(this.topic)
     try { this.c.pubsub.unsubscribe(this.topic) } catch { /* pubsub already stopped */ }
+  }
+
+  /**
+   * Other gossip from a member (an entity message it wrote or relayed, accepted) proves it alive,
+   * and its gossip path to us intact, as well as a heartbeat does. Heartbeats share the member's
+   * event loop with its work, so a member busy writing sends them late: without this, it looks
+   * suspect while its changes keep arriving. Only members we have had a heartbeat from count
+   * (their domain, address and load come from heartbeats).
+   */
+  noteActivity (peerId: string): void {
+    const r = this.rows.get(peerId)
+    if (r == null || r.lastSeenAt == null) return
+    r.activityAt = Date.now()
   }
 
   /** The membership table: this node first, then the others by domain name. */
@@ -247,7 +262,7 @@ export class Membership {
   private row (peerId: string): Row {
     let r = this.rows.get(peerId)
     if (r == null) {
-      r = { peerId, id: peerIdFromString(peerId), heartbeat: null, lastSeenAt: null, state: 'unknown', stateSince: Date.now(), heartbeats: 0, rejects: 0 }
+      r = { peerId, id: peerIdFromString(peerId), heartbeat: null, lastSeenAt: null, activityAt: null, state: 'unknown', stateSince: Date.now(), heartbeats: 0, rejects: 0 }
       this.rows.set(peerId, r)
     }
     return r
@@ -255,7 +270,7 @@ export class Membership {
 
   private stateOf (r: Row, now: number): MemberState {
     if (r.lastSeenAt == null) return 'dead'
-    const age = now - r.lastSeenAt
+    const age = now - Math.max(r.lastSeenAt, r.activityAt ?? 0)
     if (age < this.init.suspectAfterMs) return 'alive'
     if (age < this.init.deadAfterMs) return 'suspect'
     return 'dead'

@@ -315,6 +315,11 @@ export class Replicator {
       if (this.seenGossip.size > REPLAY_MEMORY) this.seenGossip.delete(this.seenGossip.values().next().value as string)
     }
     this.accepted.set(msg.data, good)
+    // Its author wrote it and our neighbour passed it on: both are alive, and their gossip reaches
+    // us, whatever their heartbeats say. (Anti-entropy traffic does not count: it flows even when
+    // a member's gossip path is lost, which is what a silent member on an open connection means.)
+    this.c.membership.noteActivity(author)
+    this.c.membership.noteActivity(from.toString())
     return TopicValidatorResult.Accept
   }
 

@@ -17,7 +17,8 @@ describe('mesh: a member that falls silent on an open connection', function () {
 
   before(async () => {
     [a, b] = await Promise.all(['domain-a', 'domain-b'].map(prepareDomain))
-    A = nodeFor(a, { members: [b] })
+    // A waits longer than usual before calling B dead, so that B stays *suspect* for a while.
+    A = nodeFor(a, { members: [b], config: { mesh: { listen: [`/ip4/127.0.0.1/tcp/${a.meshPort}`], bootstrap: [], ...FAST_MESH, deadAfterMs: 5000 } } })
     B = nodeFor(b, { members: [a], bootstrap: [a] })
     await A.start()
     await B.start()
@@ -44,7 +45,7 @@ describe('mesh: a member that falls silent on an open connection', function () {
     const stream: Stream = await A.mesh.libp2p.dialProtocol(peerIdFromString(b.peerId), syncProtocol('test'))
     try {
       await silenceB()
-      // Well into the silence (suspect, then dead), the connection and the stream are intact.
+      // Well into the silence (B suspect), the connection and the stream are intact.
       await new Promise(resolve => setTimeout(resolve, FAST_MESH.deadAfterMs))
       assert.notEqual(stateOfB(), 'alive')
       assert.equal(conn.status, 'open', 'the connection carrying the sync stream stays open')
@@ -66,12 +67,46 @@ describe('mesh: a member that falls silent on an open connection', function () {
     assert.equal(created.status, 201)
     await waitFor(async () => (await api(A, 'GET', `/ngsi-ld/v1/entities/${id}`)).status === 200, 'A to have B\'s entity')
     try {
+      const before = await waitFor(connToB, 'a connection from A to B')
       await silenceB()
+      // A hangs up on the silent B and B redials; B stays suspect (still no heartbeats).
+      await waitFor(() => { const c = connToB(); return c != null && c !== before }, 'A and B connected again')
+      assert.equal(stateOfB(), 'suspect')
       const res = await api(A, 'PATCH', `/ngsi-ld/v1/entities/${id}/attrs`, { cpuCores: { type: 'Property', value: 16 } })
       assert.equal(res.status, 204, JSON.stringify(res.body))
       assert.equal(res.headers.get('x-cmesh-forwarded-by'), 'domain-b')
       assert.equal((await api(B, 'GET', `/ngsi-ld/v1/entities/${id}`)).body.cpuCores.value, 16, 'the owner carried it out')
     } finally {
+      await resumeB()
+    }
+  })
+
+  it('stays alive while its changes keep arriving by gossip, though its heartbeats stop', async () => {
+    await waitFor(() => stateOfB() === 'alive' && connToB() != null, 'B alive and connected')
+    B.mesh.membership.stop()
+    let writing = true
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        const res = await api(B, 'POST', '/ngsi-ld/v1/entities', { id: `urn:ngsi-ld:Room:busy-${i}`, type: 'Room' })
+        assert.equal(res.status, 201)
+        await new Promise(resolve => setTimeout(resolve, FAST_MESH.heartbeatIntervalMs / 2))
+      }
+    })()
+    try {
+      // Well past the suspect threshold without a heartbeat: gossip alone keeps B alive at A.
+      const states = new Set<string | undefined>()
+      const until = Date.now() + 2 * FAST_MESH.deadAfterMs
+      while (Date.now() < until) {
+        states.add(stateOfB())
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      assert.deepEqual([...states], ['alive'])
+      writing = false
+      await writer
+      await waitFor(() => stateOfB() !== 'alive', 'A to suspect B once its gossip stops too', 5_000)
+    } finally {
+      writing = false
+      await writer.catch(() => {})
       await resumeB()
     }
   })
