@@ -33,7 +33,8 @@
  * BENCH_NODE_CONFIG (JSON merged over every node's config, for what-if runs), BENCH_POLL_MS (1),
  * BENCH_STALL_MS (30000: no progress that long fails the figure, which is then reported with
  * `failed: true`, the error and what the nodes say), BENCH_PROFILE=<dir> (the catching-up node
- * runs with --cpu-prof into <dir>; summarise with bench/lib/cpuprofile-summary.ts),
+ * runs with --cpu-prof into <dir>; summarise with bench/lib/cpuprofile-summary.ts), BENCH_PROFILE_TRIO=<dir>
+ * (A, B and C run with --cpu-prof into <dir>/a, <dir>/b, <dir>/c),
  * BENCH_NODE_LOG (node log level, default warn; the logs go to each domain's temp dir and their
  * tail is printed when something fails).
  * Every process is killed and every temp dir removed at exit, also on failure or Ctrl-C.
@@ -63,6 +64,7 @@ const TOPOLOGIES = (process.env.BENCH_TOPOLOGIES ?? (QUICK ? 'line' : 'line,mesh
 const SOLO = process.env.BENCH_SOLO !== '0'
 const CATCHUP = (process.env.BENCH_CATCHUP ?? 'restart,fresh').split(',')
 const PROFILE_DIR = process.env.BENCH_PROFILE
+const TRIO_PROFILE_DIR = process.env.BENCH_PROFILE_TRIO
 /** node config merged over the bench's, JSON, for what-if runs (e.g. '{"replication":{"publishDelayMs":0}}') */
 const NODE_CONFIG = (process.env.BENCH_NODE_CONFIG ?? '') !== '' ? JSON.parse(process.env.BENCH_NODE_CONFIG as string) as Record<string, Record<string, unknown>> : undefined
 /** pause between two GETs at C while polling for a write (0: back to back) */
@@ -96,7 +98,12 @@ async function startTrio (topology: Topology): Promise<Trio> {
   const bootstrap: Record<string, Domain[]> = topology === 'line'
     ? { a: [b], b: [], c: [b], d: [b] }
     : { a: [b, c], b: [c], c: [], d: [b] }
-  const runOpts = (x: Domain): DomainRunOptions => ({ members, bootstrap: bootstrap[x.name], config: NODE_CONFIG })
+  const runOpts = (x: Domain): DomainRunOptions => ({
+    members,
+    bootstrap: bootstrap[x.name],
+    config: NODE_CONFIG,
+    ...(TRIO_PROFILE_DIR != null ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${TRIO_PROFILE_DIR}/${x.name}`] } : {})
+  })
   const started = await Promise.allSettled([a, b, c].map(async x => await startDomain(x, runOpts(x))))
   const ok = started.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
   if (ok.length < 3) {

@@ -56,6 +56,8 @@ export interface MeshInit {
   syncIntervalMs?: number
   /** longest delay before local changes are gossiped, ms (default 5) */
   publishDelayMs?: number
+  /** after an unclean shutdown, how long to look for own lost changes at peers, ms (default 30 000) */
+  recoveryTimeoutMs?: number
   /**
    * Membership by certificate (default: none, the allowlist `members` alone decides): the
    * federation CA certificate and this domain's certificate (PEM; it must name this node's peer id
@@ -257,7 +259,7 @@ export class Mesh {
         store: this.c.replica.store,
         policy: this.c.replica.policy,
         log: this.c.log.child({ component: 'mesh:replication' })
-      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs })
+      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs, recoveryTimeoutMs: this.init.recoveryTimeoutMs })
       await this.replicatorService.start()
     }
     this.keeper.start()

@@ -21,6 +21,8 @@ export interface EnvelopeLike {
   f: number
   t: number
   c: Array<{ o: string, n: number }>
+  /** 'skip': numbers f…t carry no change (the origin lost them in a crash); `c` is empty */
+  k?: 'skip'
 }
 
 export interface SignedEnvelopeLike { d: string, s: string }
@@ -39,6 +41,10 @@ export interface ReplicaStore {
   /** whole entity records in id order, for peers the log no longer reaches back to */
   snapshotPage: (after: string | null, limit: number) => Promise<{ records: Array<{ id: string }>, next: string | null }>
   mergeSnapshot: (records: any[], received: Array<{ origin: string, from: number, to: number }>) => Promise<number>
+  /** own sequence numbers an unclean shutdown may have lost after publishing them (null: none) */
+  pendingOwnGap: () => { from: number, to: number } | null
+  /** publishes skips for the own numbers that are still missing; returns how many */
+  fillOwnGap: () => Promise<number>
 }
 
 /** The federation's rules for content (schema, who may write what), decided by the node. */
@@ -67,6 +73,12 @@ export interface ReplicatorInit {
   maxQueued?: number
   /** how often to pull from peers that are ahead of us, ms (default 2000) */
   syncIntervalMs?: number
+  /**
+   * After an unclean shutdown: how long to look for our own lost changes at peers before the
+   * numbers still missing are skipped, ms (default 30 000; sooner once every connected member
+   * has been asked)
+   */
+  recoveryTimeoutMs?: number
 }
 
 export interface PeerSyncState {
@@ -108,6 +120,10 @@ export class Replicator {
   private readonly publishDelayMs: number
   private readonly maxQueued: number
   private readonly syncIntervalMs: number
+  private readonly recoveryTimeoutMs: number
+  private recoveryTimer?: NodeJS.Timeout
+  private recovering = false
+  private startedAt = 0
   /** envelopes to gossip, each as its JSON (serialised once, by the store) */
   private queue: Array<{ json: string, size: number }> = []
   private queueBytes = 0
@@ -138,6 +154,7 @@ export class Replicator {
     this.publishDelayMs = init.publishDelayMs ?? 5
     this.maxQueued = init.maxQueued ?? 50_000
     this.syncIntervalMs = init.syncIntervalMs ?? 2000
+    this.recoveryTimeoutMs = init.recoveryTimeoutMs ?? 30_000
   }
 
   async start (): Promise<void> {
@@ -149,11 +166,17 @@ export class Replicator {
     this.c.libp2p.addEventListener('peer:connect', this.onConnect)
     this.syncTimer = setInterval(() => { this.syncRound() }, this.syncIntervalMs)
     this.syncTimer.unref()
+    this.startedAt = Date.now()
+    if (this.c.store.pendingOwnGap() != null) {
+      this.recoveryTimer = setInterval(() => { void this.recoverOwn() }, Math.min(500, this.recoveryTimeoutMs))
+      this.recoveryTimer.unref()
+    }
   }
 
   async stop (): Promise<void> {
     this.running = false
     clearInterval(this.syncTimer)
+    clearInterval(this.recoveryTimer)
     this.cancelFlush?.()
     this.c.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.c.pubsub.removeEventListener('message', this.onMessage)
@@ -190,6 +213,39 @@ export class Replicator {
     } else {
       const t = setTimeout(() => { void this.flush() }, this.publishDelayMs)
       this.cancelFlush = () => { clearTimeout(t) }
+    }
+  }
+
+  /**
+   * After an unclean shutdown, our own changes that reached peers but not our disk come back by
+   * anti-entropy (every pull sends our version vector, and peers send what they hold beyond it,
+   * ours included). Once every connected member has been pulled from since the start (but not
+   * before a couple of sync intervals, so that peers have time to connect), or at the latest after
+   * recoveryTimeoutMs, the numbers still missing are skipped, so no domain waits for them.
+   */
+  private async recoverOwn (): Promise<void> {
+    if (this.recovering || !this.running) return
+    if (this.c.store.pendingOwnGap() == null) {
+      clearInterval(this.recoveryTimer)
+      return
+    }
+    const elapsed = Date.now() - this.startedAt
+    const connected = [...new Set(this.c.libp2p.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))]
+      .filter(p => this.c.members.isMember(p))
+    const askedAll = connected.length > 0 && connected.every(p => {
+      const s = this.syncs.get(p)
+      return s?.lastSync != null && Date.parse(s.lastSync) >= this.startedAt && s.state === 'idle'
+    })
+    if (elapsed < this.recoveryTimeoutMs && !(askedAll && elapsed >= Math.min(this.recoveryTimeoutMs, 2 * this.syncIntervalMs))) return
+    this.recovering = true
+    try {
+      const skipped = await this.c.store.fillOwnGap()
+      clearInterval(this.recoveryTimer)
+      this.c.log.info({ skipped, askedPeers: connected.length }, 'recovery after an unclean shutdown done')
+    } catch (err) {
+      this.c.log.error({ err }, 'skipping own changes lost in an unclean shutdown failed; retrying')
+    } finally {
+      this.recovering = false
     }
   }
 
@@ -250,8 +306,10 @@ export class Replicator {
     const header = checkHeader(env)
     if (header != null) return { ok: false, reason: header, blame: 'sender' }
     if (author != null && env.p !== author) return { ok: false, reason: `envelope signed for ${env.p} but published by ${author}`, blame: 'sender' }
-    if (!this.c.members.isMember(env.p)) return { ok: false, reason: `origin peer ${env.p} is not a member`, blame: 'sender' }
-    if (env.o === this.c.store.domain) return { ok: false, reason: `envelope claims to come from this domain (${env.o})`, blame: 'sender' }
+    const ours = env.p === this.c.libp2p.peerId.toString()
+    if (!ours && !this.c.members.isMember(env.p)) return { ok: false, reason: `origin peer ${env.p} is not a member`, blame: 'sender' }
+    // Our own envelopes, signed by us, come back by anti-entropy after an unclean shutdown.
+    if (env.o === this.c.store.domain && !ours) return { ok: false, reason: `envelope claims to come from this domain (${env.o})`, blame: 'sender' }
     if (!verifyPeerSignature(env.p, new TextEncoder().encode(d), Buffer.from(s, 'base64'))) {
       return { ok: false, reason: 'bad signature', blame: 'sender' }
     }
@@ -502,6 +560,8 @@ function checkHeader (env: EnvelopeLike): string | null {
   if (typeof env.p !== 'string' || env.p === '') return 'envelope lacks the origin peer id'
   try { peerIdFromString(env.p) } catch { return 'envelope origin peer id is malformed' }
   if (!Number.isInteger(env.f) || !Number.isInteger(env.t) || env.f < 1 || env.t < env.f) return 'envelope sequence range is malformed'
+  if (env.k !== undefined && env.k !== 'skip') return 'envelope kind is unknown'
+  if (env.k === 'skip') return Array.isArray(env.c) && env.c.length === 0 ? null : 'a skip envelope carries changes'
   if (!Array.isArray(env.c) || env.c.length !== env.t - env.f + 1) return 'envelope changes do not match its sequence range'
   for (let i = 0; i < env.c.length; i++) {
     const ch = env.c[i]

@@ -55,7 +55,7 @@ export class NodeFederation implements Federation {
       const domain = this.c.mesh.membership.domainOf(from) ?? from
       this.c.log.debug({ from: domain, method: req.method, url: req.url }, 'write forwarded to us')
       const res = await dispatch({ ...req, forwardedBy: domain })
-      res.headers[ORIGIN_SEQ] = `${this.c.store.domain}:${this.c.store.versionVector()[this.c.store.domain] ?? 0}`
+      res.headers[ORIGIN_SEQ] = `${this.c.store.domain}:${this.c.store.lastLocalSeq()}`
       return res
     }, { timeoutMs: this.init.forwardTimeoutMs })
   }
@@ -106,7 +106,8 @@ export class NodeFederation implements Federation {
    * next change.
    */
   async digest (): Promise<Digest> {
-    if (this.digestCache?.version === this.version) return this.digestCache.value
+    // The version vector also moves without entity changes (skipped numbers): always current.
+    if (this.digestCache?.version === this.version) return { ...this.digestCache.value, versionVector: this.c.store.versionVector() }
     const version = this.version
     const hash = createHash('sha256')
     let entities = 0

@@ -236,6 +236,7 @@ export class ContinuumNode {
         connectToMembers: config.mesh.connectToMembers,
         syncIntervalMs: config.replication.syncIntervalMs,
         publishDelayMs: config.replication.publishDelayMs,
+        recoveryTimeoutMs: config.replication.recoveryTimeoutMs,
         certificates: certificate != null ? { caCertPem: certificate.caCertPem, certPem: certificate.certPem } : undefined
       })
       await this.meshService.start()

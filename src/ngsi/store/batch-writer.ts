@@ -1,5 +1,6 @@
 import type { Level } from 'level'
 import type { Change } from './crdt.ts'
+import { metaKey } from './keys.ts'
 
 export type WriteOp = { type: 'put', key: string, value: string } | { type: 'del', key: string }
 
@@ -9,10 +10,29 @@ export interface BatchWriterHooks<D> {
    * envelopes: one signature per envelope however many requests share the commit; a large group
    * is split so that each envelope fits a gossip message).
    */
-  seal: (changes: Change[]) => Array<{ op: WriteOp, detail: D }>
-  /** Called once the group is on disk. */
+  seal: (changes: Change[]) => SealedGroup<D>
+  /** Called for each envelope once its group is written (before the fsync when `early`). */
   sealed: (detail: D) => void
 }
+
+export interface SealedGroup<D> {
+  items: Array<{ op: WriteOp, detail: D }>
+  /** further operations of the group (a new sequence reservation, say) */
+  extra?: WriteOp[]
+  /**
+   * The envelopes may be published once the group is written, before it is fsynced: the
+   * caller has made sure that a crash losing them cannot make it reuse their sequence numbers.
+   * Otherwise they are handed on only after the fsync.
+   */
+  early: boolean
+  /** the group must be fsynced even if none of its writes asked for it */
+  forceSync?: boolean
+  /** called once the group is on disk (fsynced) */
+  durable?: () => void
+}
+
+/** The key a group rewrites, fsynced, after publishing early (LevelDB then syncs the group's log too). */
+export const SYNC_MARKER_KEY = metaKey('sync')
 
 /**
  * Group commit: writes that arrive while a LevelDB batch is being written go together into the
@@ -25,6 +45,8 @@ export class BatchWriter<D = unknown> {
   private readonly db: Level<string, string>
   private readonly sync: boolean
   private readonly hooks?: BatchWriterHooks<D>
+  /** synced marker writes so far (the marker's value) */
+  private synced = 0
 
   constructor (db: Level<string, string>, opts: { sync: boolean, hooks?: BatchWriterHooks<D> }) {
     this.db = db
@@ -59,15 +81,30 @@ export class BatchWriter<D = unknown> {
         this.queue = []
         const ops = group.length === 1 ? [...group[0].ops] : lastPerKey(group.flatMap(g => g.ops))
         const changes = group.flatMap(g => g.changes ?? [])
-        let sealed: Array<{ op: WriteOp, detail: D }> = []
+        let sealed: SealedGroup<D> = { items: [], early: false }
         if (changes.length > 0 && this.hooks != null) {
           sealed = this.hooks.seal(changes)
-          for (const s of sealed) ops.push(s.op)
+          for (const s of sealed.items) ops.push(s.op)
+          if (sealed.extra != null) ops.push(...sealed.extra)
         }
+        const sync = group.some(g => g.sync) || sealed.forceSync === true
         try {
-          await writeBatch(this.db, ops, group.some(g => g.sync))
-          for (const g of group) g.resolve()
-          for (const s of sealed) this.hooks?.sealed(s.detail)
+          if (sync && sealed.early && sealed.items.length > 0) {
+            // Publish while the disk syncs: the group is in LevelDB's log (the OS holds it even if
+            // this process dies), its envelopes go out, then a tiny synced write makes LevelDB
+            // fsync its log, the group included, before any caller hears back. A replica applies
+            // the change about one fsync sooner; the writer's answer still means "on disk".
+            await writeBatch(this.db, ops, false)
+            for (const s of sealed.items) this.hooks?.sealed(s.detail)
+            await writeBatch(this.db, [{ type: 'put', key: SYNC_MARKER_KEY, value: String(++this.synced) }], true)
+            sealed.durable?.()
+            for (const g of group) g.resolve()
+          } else {
+            await writeBatch(this.db, ops, sync)
+            if (sync) sealed.durable?.()
+            for (const g of group) g.resolve()
+            for (const s of sealed.items) this.hooks?.sealed(s.detail)
+          }
         } catch (err) {
           for (const g of group) g.reject(err)
         }

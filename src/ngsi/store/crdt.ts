@@ -74,6 +74,11 @@ export interface Envelope {
   f: number
   t: number
   c: Change[]
+  /**
+   * 'skip': the origin's numbers f…t carry no change (lost in an unclean shutdown of the origin
+   * before they reached its disk, and found at no peer); `c` is empty
+   */
+  k?: 'skip'
 }
 
 /** An envelope as stored and sent: its exact JSON text and the signature over it (base64). */

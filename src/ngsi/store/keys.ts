@@ -3,14 +3,15 @@
  * NUL separates parts: it cannot occur in URIs, so prefixes never collide.
  *
  *   e␀<entity id>               → EntityRecord (JSON): the entity's replicated registers
- *   l␀<origin>␀<seq, 12 digits> → the id of the entity that change <seq> of <origin> touched
+ *   l␀<origin>␀<seq, 12 digits> → signed envelope (JSON {d, s}) of <origin>'s changes up to <seq>
  *   w␀<origin>                  → contiguous watermark of the origin's log (last seq without gaps)
  *   f␀<origin>                  → log floor: the origin's envelopes up to this seq were compacted away
- *   m␀<name>                    → store metadata
+ *   m␀reserved                  → local sequence numbers up to this may be gossiped before their fsync
+ *   m␀sync                      → rewritten with sync after an early publish (makes LevelDB fsync its log)
  *
- * The log keeps only entity ids: a peer that missed changes gets the entities' current records,
- * which merge like the changes would (state-based), and cost a fraction of the space. Indexes by
- * type and attribute live in memory (entity-index.ts), rebuilt from the records at start.
+ * The log keeps each origin's envelopes as signed (passed on unchanged); a peer further behind
+ * than the log reaches gets the entities' current records instead. Indexes by type and attribute
+ * live in memory (entity-index.ts), rebuilt from the records at start.
  */
 const SEP = '\u0000'
 /** Upper bound for range scans over a prefix: sorts after every character a key may contain. */

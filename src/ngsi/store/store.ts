@@ -3,12 +3,12 @@ import { LRUCache } from 'lru-cache'
 import type { Level } from 'level'
 import type { Logger } from 'pino'
 import type { Attribute, Entity } from '../types.ts'
-import { BatchWriter, type WriteOp } from './batch-writer.ts'
+import { BatchWriter, type SealedGroup, type WriteOp } from './batch-writer.ts'
 import { compactRecord, emptyRecord, mergedCopy, mergeRecords, viewOf, type AttrWrite, type Change, type EntityRecord, type Envelope, type SignedEnvelope } from './crdt.ts'
 import type { DomainSigner } from '../../../identity/index.ts'
 import { EntityIndex } from './entity-index.ts'
 import { HybridClock, type Hlc } from './hlc.ts'
-import { entityKey, ENTITY_PREFIX, floorKey, FLOOR_PREFIX, HIGH, logKey, logPrefix, parseLogKey, watermarkKey, WATERMARK_PREFIX } from './keys.ts'
+import { entityKey, ENTITY_PREFIX, floorKey, FLOOR_PREFIX, HIGH, logKey, logPrefix, metaKey, parseLogKey, watermarkKey, WATERMARK_PREFIX } from './keys.ts'
 import { KeyedLocks } from './locks.ts'
 
 /** What a write does to one entity, in terms of its registers. */
@@ -101,6 +101,13 @@ export interface EntityStoreComponents {
 const SCAN_CHUNK = 256
 /** Target size of one signed envelope (JSON characters): several fit one gossip message (1 MiB). */
 const ENVELOPE_SPLIT_BYTES = 256 * 1024
+/**
+ * Sequence numbers reserved on disk ahead of use. A group of local changes whose numbers are all
+ * reserved is gossiped before its fsync; the group that crosses the reservation is fsynced first,
+ * with the next reservation (one slower write per this many changes).
+ */
+const RESERVE_STEP = 10_000
+const RESERVED_KEY = metaKey('reserved')
 
 /**
  * The NGSI-LD entity store on LevelDB. Every write becomes one Change (a set of register writes
@@ -131,6 +138,18 @@ export class EntityStore {
   private readonly logFloors = new Map<string, number>()
   /** per origin: remote batches marked received but not yet committed (visible) */
   private readonly inflight = new Map<string, number>()
+  /** the next sequence number of a local change */
+  private nextSeq = 1
+  /** local sequence numbers up to this are reserved on disk (may be published before their fsync) */
+  private reserved = 0
+  /**
+   * After an unclean shutdown: our own sequence numbers up to this may have reached peers without
+   * reaching our disk. Until the holes below it are recovered from peers or filled (skipped),
+   * anti-entropy may give us back our own envelopes. 0 when there is nothing to recover.
+   */
+  private recoverTo = 0
+  /** own sequence ranges filled with skips (a late copy of a change in them is not applied) */
+  private readonly skippedOwn: Array<[number, number]> = []
 
   constructor (components: EntityStoreComponents, init: EntityStoreInit) {
     this.db = components.db
@@ -141,9 +160,7 @@ export class EntityStore {
     this.writer = new BatchWriter<EnvelopeEventDetail>(this.db, {
       sync: init.sync ?? true,
       hooks: {
-        seal: (changes) => this.seal(changes).map(detail => (
-          { op: { type: 'put', key: logKey(this.domain, detail.to), value: detail.json }, detail }
-        )),
+        seal: (changes) => this.sealGroup(changes),
         sealed: (detail) => { this.events.safeDispatchEvent('envelope', { detail }) }
       }
     })
@@ -168,6 +185,15 @@ export class EntityStore {
         set.add(seq)
       }
     }
+    this.reserved = Number(await this.db.get(RESERVED_KEY) ?? 0)
+    const own = this.watermarks.get(this.domain) ?? 0
+    const issued = Math.max(own, ...(this.above.get(this.domain) ?? []))
+    // Never reuse a number that may have been published: continue after the reservation.
+    this.nextSeq = Math.max(issued, this.reserved) + 1
+    if (this.nextSeq - 1 > own) {
+      this.recoverTo = this.nextSeq - 1
+      this.log.warn({ from: own + 1, to: this.recoverTo }, 'the last shutdown was not clean: recovering this domain\'s own changes that may have reached peers but not this disk (the rest are skipped)')
+    }
     let records = 0
     let lastReport = Date.now()
     for await (const value of this.db.values({ gte: ENTITY_PREFIX, lt: ENTITY_PREFIX + HIGH })) {
@@ -189,8 +215,65 @@ export class EntityStore {
     this.log.info({ entities: this.index.total, records, ms: Date.now() - started }, 'entity store ready')
   }
 
+  /**
+   * Records a clean shutdown: nothing beyond the last local change was published, so the next
+   * start continues right after it. (Nothing is buffered outside LevelDB: writes in flight
+   * finish, and their callers are answered.)
+   */
   async stop (): Promise<void> {
-    // Nothing is buffered outside LevelDB: writes in flight finish, and their callers are answered.
+    const own = this.watermarks.get(this.domain) ?? 0
+    if (this.pendingOwnGap() != null || own !== this.nextSeq - 1 || this.reserved === own) return
+    await this.writer.write([{ type: 'put', key: RESERVED_KEY, value: String(own) }], undefined, { sync: true })
+    this.reserved = own
+  }
+
+  /**
+   * Own sequence numbers that may have been published before an unclean shutdown and are neither
+   * on disk here nor recovered yet, as the range that holds them; null when there are none.
+   */
+  pendingOwnGap (): { from: number, to: number } | null {
+    const own = this.watermarks.get(this.domain) ?? 0
+    if (this.recoverTo <= own) {
+      this.recoverTo = 0
+      return null
+    }
+    return { from: own + 1, to: this.recoverTo }
+  }
+
+  /**
+   * Ends the recovery after an unclean shutdown: the own sequence numbers still missing (no peer
+   * gave them back) are logged and published as signed skips, so that every domain's version
+   * vector moves past them. Returns how many numbers were skipped.
+   */
+  async fillOwnGap (): Promise<number> {
+    const gap = this.pendingOwnGap()
+    if (gap == null) return 0
+    this.recoverTo = 0
+    const runs: Array<[number, number]> = []
+    for (let n = gap.from; n <= gap.to; n++) {
+      if (this.isReceived(this.domain, n)) continue
+      const last = runs[runs.length - 1]
+      if (last != null && last[1] === n - 1) last[1] = n; else runs.push([n, n])
+    }
+    if (runs.length === 0) return 0
+    const details: EnvelopeEventDetail[] = []
+    const ops: WriteOp[] = []
+    let skipped = 0
+    for (const [from, to] of runs) {
+      this.skippedOwn.push([from, to])
+      for (let n = from; n <= to; n++) this.markReceived(this.domain, n)
+      const d = JSON.stringify({ o: this.domain, p: this.signer?.peerId ?? '', f: from, t: to, c: [], k: 'skip' })
+      const sig = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
+      const json = JSON.stringify({ d, s: sig })
+      ops.push({ type: 'put', key: logKey(this.domain, to), value: json })
+      details.push({ envelope: { d, s: sig }, json, origin: this.domain, from, to, changes: 0 })
+      skipped += to - from + 1
+    }
+    ops.push({ type: 'put', key: watermarkKey(this.domain), value: String(this.watermarks.get(this.domain) ?? 0) })
+    await this.writer.write(ops, undefined, { sync: true })
+    for (const detail of details) this.events.safeDispatchEvent('envelope', { detail })
+    this.log.warn({ skipped, ranges: runs }, 'own changes lost in an unclean shutdown and found at no peer are skipped')
+    return skipped
   }
 
   /** The entity as clients see it, or null. The object is shared: do not modify it. */
@@ -279,7 +362,8 @@ export class EntityStore {
         return items.map(i => i.error != null ? i : { id: i.id, error: new Error('not written: another entity of the batch failed') })
       }
       if (events.length > 0) {
-        ops.push({ type: 'put', key: watermarkKey(this.domain), value: String(this.watermarks.get(this.domain)) })
+        for (const e of events) this.markReceived(this.domain, e.change.n)
+        ops.push({ type: 'put', key: watermarkKey(this.domain), value: String(this.watermarks.get(this.domain) ?? 0) })
         await this.writer.write(ops, events.map(e => e.change))
         this.commit(working, events)
       }
@@ -301,8 +385,14 @@ export class EntityStore {
     let duplicates = 0
     const seen = new Set<string>()
     for (const { envelope: env, signed } of items) {
-      if (env.o === this.domain || env.t <= (this.watermarks.get(env.o) ?? 0)) { duplicates += env.c.length; continue }
+      // Our own envelopes come back only to recover what an unclean shutdown lost (pendingOwnGap).
+      if (env.t <= (this.watermarks.get(env.o) ?? 0) || (env.o === this.domain && env.f > this.recoverTo)) { duplicates += env.c.length; continue }
       let any = false
+      if (env.k === 'skip') {
+        for (let n = env.f; n <= env.t && !any; n++) any = !this.isReceived(env.o, n)
+        if (any) logs.push({ o: env.o, f: env.f, t: env.t, signed })
+        continue
+      }
       for (const ch of env.c) {
         const k = `${ch.o}\u0000${ch.n}`
         if (seen.has(k) || this.isReceived(ch.o, ch.n)) { duplicates++; continue }
@@ -312,7 +402,7 @@ export class EntityStore {
       }
       if (any) logs.push({ o: env.o, f: env.f, t: env.t, signed })
     }
-    if (fresh.length === 0) return { applied: 0, duplicates }
+    if (fresh.length === 0 && logs.length === 0) return { applied: 0, duplicates }
     const ids = [...new Set(fresh.map(c => c.id))]
     const release = await this.locks.acquire(ids)
     try {
@@ -326,6 +416,7 @@ export class EntityStore {
       const events: ChangeEventDetail[] = []
       const touched = new Set<string>()
       for (const ch of fresh) {
+        if (ch.o === this.domain && this.skippedOwn.some(([f, t]) => ch.n >= f && ch.n <= t)) continue
         this.clock.observe(ch.h)
         const cur = working.get(ch.id) as { rec: EntityRecord, view: Entity | null }
         const { rec, changed } = mergedCopy(cur.rec, ch)
@@ -390,6 +481,11 @@ export class EntityStore {
    */
   isVisible (origin: string, n: number): boolean {
     return this.isReceived(origin, n) && (this.inflight.get(origin) ?? 0) === 0
+  }
+
+  /** The sequence number of this domain's latest local change (0: none yet). */
+  lastLocalSeq (): number {
+    return this.nextSeq - 1
   }
 
   /** Has this origin's change n been received (applied or skipped)? */
@@ -586,8 +682,7 @@ export class EntityStore {
   }
 
   private localChange (id: string, m: Mutation): Change {
-    const n = (this.watermarks.get(this.domain) ?? 0) + 1
-    this.watermarks.set(this.domain, n)
+    const n = this.nextSeq++
     const ch: Change = { id, o: this.domain, n, h: this.clock.now() }
     if (m.create === true) ch.c = 1
     if (m.deleteEntity === true) ch.d = 1
@@ -629,12 +724,35 @@ export class EntityStore {
     return out
   }
 
+  /**
+   * A group commit's envelopes, and whether they may be gossiped before the group's fsync: only
+   * if all their sequence numbers are reserved on disk, so that a machine crash that loses the
+   * group cannot make this domain hand out the same numbers again (see start()). The group that
+   * crosses the reservation carries the next one and is fsynced before it is published.
+   */
+  private sealGroup (changes: Change[]): SealedGroup<EnvelopeEventDetail> {
+    const items = this.seal(changes).map(detail => (
+      { op: { type: 'put' as const, key: logKey(this.domain, detail.to), value: detail.json }, detail }
+    ))
+    const last = changes[changes.length - 1].n
+    if (last <= this.reserved) return { items, early: true }
+    const next = last + RESERVE_STEP
+    return {
+      items,
+      early: false,
+      extra: [{ type: 'put', key: RESERVED_KEY, value: String(next) }],
+      forceSync: true,
+      durable: () => { this.reserved = Math.max(this.reserved, next) }
+    }
+  }
+
   private rollbackSeq (count: number): void {
-    if (count > 0) this.watermarks.set(this.domain, (this.watermarks.get(this.domain) ?? 0) - count)
+    this.nextSeq -= count
   }
 
   private markReceived (origin: string, n: number): void {
     let wm = this.watermarks.get(origin) ?? 0
+    if (n <= wm) return
     let set = this.above.get(origin)
     if (n === wm + 1) {
       wm = n

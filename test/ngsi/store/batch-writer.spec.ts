@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { BatchWriter, writeBatch } from '../../../src/ngsi/store/batch-writer.ts'
+import { BatchWriter, SYNC_MARKER_KEY, writeBatch } from '../../../src/ngsi/store/batch-writer.ts'
 import type { Change } from '../../../src/ngsi/store/crdt.ts'
 import { cleanup, tempDir } from '../../helpers/index.ts'
 
@@ -99,5 +99,35 @@ describe('ngsi store: group commit', () => {
       await db.close()
       await assert.rejects(writeBatch(db, [{ type: 'put', key: 'a', value: '1' }], false), /not open/)
     })
+  })
+  it('publishes a group whose numbers are reserved before its fsync, and answers only after it', async () => {
+    const db = new Level<string, string>(join(await tempDir(), 'db'), { valueEncoding: 'utf8' })
+    await db.open()
+    const trace: string[] = []
+    const batch = (db as unknown as { _batch: (ops: Array<{ key: string }>, opts: { sync: boolean }) => Promise<void> })._batch.bind(db)
+    ;(db as unknown as { _batch: typeof batch })._batch = async (ops, opts) => { trace.push(`write ${ops.map(o => o.key).join('+')} sync=${String(opts.sync)}`); await batch(ops, opts) }
+    let early = true
+    const writer = new BatchWriter<number>(db, {
+      sync: true,
+      hooks: {
+        seal: (changes) => ({
+          items: [{ op: { type: 'put', key: `log${changes[0].n}`, value: 'env' }, detail: changes[0].n }],
+          early,
+          durable: () => { trace.push('durable') }
+        }),
+        sealed: (n) => { trace.push(`publish ${n}`) }
+      }
+    })
+    const local = (n: number): Change[] => [{ id: 'urn:x', o: 'domain-a', n, h: `00000000000${n}-00000` }]
+    await writer.write([{ type: 'put', key: 'x', value: '1' }], local(1)).then(() => { trace.push('answered') })
+    assert.deepEqual(trace, [
+      'write x+log1 sync=false', 'publish 1', `write ${SYNC_MARKER_KEY} sync=true`, 'durable', 'answered'
+    ], 'written, published, then fsynced (the marker write syncs LevelDB\'s log), then answered')
+    trace.length = 0
+    early = false
+    await writer.write([{ type: 'put', key: 'y', value: '1' }], local(2)).then(() => { trace.push('answered') })
+    assert.deepEqual(trace, ['write y+log2 sync=true', 'durable', 'publish 2', 'answered'], 'not reserved: fsynced before it is published')
+    assert.deepEqual(await db.getMany(['x', 'log1', 'y', 'log2']), ['1', 'env', '1', 'env'])
+    await db.close()
   })
 })

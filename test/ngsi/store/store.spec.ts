@@ -44,6 +44,7 @@ describe('ngsi store: LevelDB entity store', () => {
     assert.deepEqual(await all(store.scan({ idPrefix: 'urn:ngsi-ld:Room:01' })), Array.from({ length: 10 }, (_, i) => `urn:ngsi-ld:Room:01${i}`))
     assert.equal(store.index.types.get(U)?.entities, 10)
     const vv = store.versionVector()
+    await store.stop()
     await db.close()
 
     ;({ db, store } = await open(dir))
@@ -111,6 +112,67 @@ describe('ngsi store: LevelDB entity store', () => {
     assert.equal(sealed[sealed.length - 1].to, 300)
     const log = await store.logSince('domain-a', 0, 100)
     assert.equal(log.length, sealed.length, 'every envelope is in the log')
+    await db.close()
+  })
+  it('after an unclean shutdown, never reuses a number it may have published, takes its own lost changes back and skips the rest', async () => {
+    const dir = await tempDir()
+    let { db, store } = await open(dir)
+    for (let i = 1; i <= 3; i++) await store.mutate(`urn:ngsi-ld:Room:${i}`, () => ({ create: true, types: [T] }))
+    assert.equal(store.versionVector()['domain-a'], 3)
+    // No stop(): as after kill -9 or a power cut. Numbers up to the reservation may be out there.
+    await db.close()
+
+    ;({ db, store } = await open(dir))
+    const gap = store.pendingOwnGap()
+    assert.ok(gap != null && gap.from === 4 && gap.to > 4, `a gap to recover: ${JSON.stringify(gap)}`)
+    assert.equal(store.versionVector()['domain-a'], 3, 'the version vector claims only what is on disk')
+    const fresh = await store.mutate('urn:ngsi-ld:Room:new', () => ({ create: true, types: [T] }))
+    assert.equal(fresh.change?.n, gap.to + 1, 'local writes continue after the reservation')
+    assert.equal(store.versionVector()['domain-a'], 3)
+
+    // A peer gives back change 4, which it received by gossip before the crash took it from our disk.
+    const lost: Change = { id: 'urn:ngsi-ld:Room:lost', o: 'domain-a', n: 4, h: '0000000000001004-00000', c: 1, t: [T] }
+    assert.deepEqual(await store.applyRemote([lost]), { applied: 1, duplicates: 0 })
+    assert.equal((await store.get('urn:ngsi-ld:Room:lost'))?.id, 'urn:ngsi-ld:Room:lost')
+    assert.equal(store.versionVector()['domain-a'], 4)
+
+    // Nobody has the rest: they are skipped, with a signed-style envelope peers apply and pass on.
+    const published: Array<{ from: number, to: number, changes: number }> = []
+    store.events.addEventListener('envelope', e => { published.push({ from: e.detail.from, to: e.detail.to, changes: e.detail.changes }) })
+    assert.equal(await store.fillOwnGap(), gap.to - 4)
+    assert.deepEqual(published, [{ from: 5, to: gap.to, changes: 0 }])
+    assert.equal(store.pendingOwnGap(), null)
+    assert.equal(store.versionVector()['domain-a'], gap.to + 1, 'the watermark passes the skipped numbers and the new write')
+    const [skip] = await store.logSince('domain-a', 4, 1)
+    assert.deepEqual(JSON.parse(skip.d), { o: 'domain-a', p: '', f: 5, t: gap.to, c: [], k: 'skip' })
+    // A late copy of a skipped change changes nothing.
+    assert.equal((await store.applyRemote([{ ...lost, id: 'urn:ngsi-ld:Room:late', n: 5 }])).applied, 0)
+    assert.equal(await store.get('urn:ngsi-ld:Room:late'), null)
+
+    // A clean stop leaves nothing to recover, and numbering goes on without a gap.
+    await store.stop()
+    await db.close()
+    ;({ db, store } = await open(dir))
+    assert.equal(store.pendingOwnGap(), null)
+    assert.equal((await store.mutate('urn:ngsi-ld:Room:9', () => ({ create: true, types: [T] }))).change?.n, gap.to + 2)
+    await store.stop()
+    await db.close()
+  })
+
+  it('applies a peer\'s skip envelope: the numbers count as received and the envelope is logged to pass on', async () => {
+    const dir = await tempDir()
+    const { db, store } = await open(dir)
+    const envelope = { o: 'domain-b', p: '', f: 1, t: 5, c: [], k: 'skip' as const }
+    const d = JSON.stringify(envelope)
+    assert.deepEqual(await store.applyEnvelopes([{ envelope, signed: { d, s: 'sig' } }]), { applied: 0, duplicates: 0 })
+    assert.equal(store.versionVector()['domain-b'], 5)
+    assert.deepEqual(await store.logSince('domain-b', 0, 10), [{ d, s: 'sig' }])
+    const ch: Change = { id: 'urn:x:after', o: 'domain-b', n: 6, h: '0000000000001006-00000', c: 1, t: [T] }
+    assert.equal((await store.applyRemote([ch])).applied, 1)
+    assert.equal(store.versionVector()['domain-b'], 6)
+    // Again: nothing new.
+    await store.applyEnvelopes([{ envelope, signed: { d, s: 'sig' } }])
+    assert.equal((await store.logSince('domain-b', 0, 10)).length, 2)
     await db.close()
   })
 })
