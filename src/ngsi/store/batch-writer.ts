@@ -1,6 +1,5 @@
 import type { Level } from 'level'
 import type { Change } from './crdt.ts'
-import { metaKey } from './keys.ts'
 
 export type WriteOp = { type: 'put', key: string, value: string } | { type: 'del', key: string }
 
@@ -11,7 +10,7 @@ export interface BatchWriterHooks<D> {
    * is split so that each envelope fits a gossip message).
    */
   seal: (changes: Change[]) => SealedGroup<D>
-  /** Called for each envelope once its group is written (before the fsync when `early`). */
+  /** Called for each envelope once its group is on disk (when `early`, before it is written). */
   sealed: (detail: D) => void
 }
 
@@ -20,9 +19,9 @@ export interface SealedGroup<D> {
   /** further operations of the group (a new sequence reservation, say) */
   extra?: WriteOp[]
   /**
-   * The envelopes may be published once the group is written, before it is fsynced: the
-   * caller has made sure that a crash losing them cannot make it reuse their sequence numbers.
-   * Otherwise they are handed on only after the fsync.
+   * The envelopes may be published before the group is written: the caller has made sure that a
+   * crash losing them cannot make it reuse their sequence numbers. Otherwise they are handed on
+   * only once the group is on disk.
    */
   early: boolean
   /** the group must be fsynced even if none of its writes asked for it */
@@ -30,9 +29,6 @@ export interface SealedGroup<D> {
   /** called once the group is on disk (fsynced) */
   durable?: () => void
 }
-
-/** The key a group rewrites, fsynced, after publishing early (LevelDB then syncs the group's log too). */
-export const SYNC_MARKER_KEY = metaKey('sync')
 
 /**
  * Group commit: writes that arrive while a LevelDB batch is being written go together into the
@@ -45,8 +41,6 @@ export class BatchWriter<D = unknown> {
   private readonly db: Level<string, string>
   private readonly sync: boolean
   private readonly hooks?: BatchWriterHooks<D>
-  /** synced marker writes so far (the marker's value) */
-  private synced = 0
 
   constructor (db: Level<string, string>, opts: { sync: boolean, hooks?: BatchWriterHooks<D> }) {
     this.db = db
@@ -89,15 +83,14 @@ export class BatchWriter<D = unknown> {
         }
         const sync = group.some(g => g.sync) || sealed.forceSync === true
         try {
-          if (sync && sealed.early && sealed.items.length > 0) {
-            // Publish while the disk syncs: the group is in LevelDB's log (the OS holds it even if
-            // this process dies), its envelopes go out, then a tiny synced write makes LevelDB
-            // fsync its log, the group included, before any caller hears back. A replica applies
-            // the change about one fsync sooner; the writer's answer still means "on disk".
-            await writeBatch(this.db, ops, false)
+          if (sealed.early && sealed.items.length > 0) {
+            // Publish while LevelDB writes and fsyncs the group: a replica applies the change one
+            // disk write sooner, and the writer's answer still waits for the fsync. Should this
+            // node die before the group reaches its disk, its numbers are reserved (never handed
+            // out again) and peers give the changes back (EntityStore: pendingOwnGap).
             for (const s of sealed.items) this.hooks?.sealed(s.detail)
-            await writeBatch(this.db, [{ type: 'put', key: SYNC_MARKER_KEY, value: String(++this.synced) }], true)
-            sealed.durable?.()
+            await writeBatch(this.db, ops, sync)
+            if (sync) sealed.durable?.()
             for (const g of group) g.resolve()
           } else {
             await writeBatch(this.db, ops, sync)

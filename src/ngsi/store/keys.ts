@@ -6,8 +6,7 @@
  *   l␀<origin>␀<seq, 12 digits> → signed envelope (JSON {d, s}) of <origin>'s changes up to <seq>
  *   w␀<origin>                  → contiguous watermark of the origin's log (last seq without gaps)
  *   f␀<origin>                  → log floor: the origin's envelopes up to this seq were compacted away
- *   m␀reserved                  → local sequence numbers up to this may be gossiped before their fsync
- *   m␀sync                      → rewritten with sync after an early publish (makes LevelDB fsync its log)
+ *   m␀reserved                  → local sequence numbers up to this may be gossiped before they are on disk
  *
  * The log keeps each origin's envelopes as signed (passed on unchanged); a peer further behind
  * than the log reaches gets the entities' current records instead. Indexes by type and attribute
