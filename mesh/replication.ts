@@ -32,6 +32,8 @@ export interface ReplicaStore {
   readonly domain: string
   versionVector: () => Record<string, number>
   isReceived: (origin: string, n: number) => boolean
+  /** every change f…t of the origin received (constant work below the watermark) */
+  isRangeReceived: (origin: string, f: number, t: number) => boolean
   /** stored envelopes after `afterSeq`: their JSON and last sequence number */
   logSinceRaw: (origin: string, afterSeq: number, limit: number) => Promise<Array<{ to: number, json: string }>>
   applyEnvelopes: (items: Array<{ envelope: any, signed: SignedEnvelopeLike }>) => Promise<{ applied: number, duplicates: number }>
@@ -104,7 +106,13 @@ export interface ReplicationStats {
   replays: number
 }
 
-type Verdict = { ok: true, envelope: EnvelopeLike } | { ok: false, reason: string, blame: 'sender' | 'origin', envelope?: EnvelopeLike }
+/**
+ * A refused envelope: `blame` says whom to count the reject against (the peer that sent it, or the
+ * signer); `final` (a policy refusal of an envelope its own origin signed) means its numbers are
+ * skipped so that it is not asked for again. An envelope signed for a domain by another peer is not
+ * final: skipping would hide the real domain's changes with those numbers.
+ */
+type Verdict = { ok: true, envelope: EnvelopeLike } | { ok: false, reason: string, blame: 'sender' | 'origin', envelope?: EnvelopeLike, final?: boolean }
 
 /**
  * Replication of entity changes between domains: local envelopes are published on the federation
@@ -317,7 +325,7 @@ export class Replicator {
       return { ok: false, reason: `domain ${env.o} belongs to peer ${this.c.membership.peerOf(env.o) ?? '?'}, not ${env.p}`, blame: 'origin', envelope: env }
     }
     const refused = await this.c.policy.check(env)
-    if (refused != null) return { ok: false, reason: refused, blame: 'origin', envelope: env }
+    if (refused != null) return { ok: false, reason: refused, blame: 'origin', envelope: env, final: true }
     return { ok: true, envelope: env }
   }
 
@@ -356,7 +364,7 @@ export class Replicator {
       if (!v.ok) {
         this.reject(author, v.reason)
         // A policy refusal is final: do not let anti-entropy ask for it again.
-        if (v.envelope != null) await this.c.store.skipRange(v.envelope.o, v.envelope.f, v.envelope.t)
+        if (v.final === true && v.envelope != null) await this.c.store.skipRange(v.envelope.o, v.envelope.f, v.envelope.t)
         return TopicValidatorResult.Reject
       }
       const key = `${v.envelope.o}\u0000${v.envelope.t}`
@@ -479,7 +487,7 @@ export class Replicator {
           if (v.blame === 'sender') this.reject(peer, `anti-entropy: ${v.reason}`)
           else {
             this.reject(v.envelope?.p ?? peer, `anti-entropy: ${v.reason}`)
-            if (v.envelope != null) await this.c.store.skipRange(v.envelope.o, v.envelope.f, v.envelope.t)
+            if (v.final === true && v.envelope != null) await this.c.store.skipRange(v.envelope.o, v.envelope.f, v.envelope.t)
           }
         }
         if (good.length > 0) {
@@ -571,8 +579,7 @@ function checkHeader (env: EnvelopeLike): string | null {
 }
 
 function rangeReceived (store: ReplicaStore, env: EnvelopeLike): boolean {
-  for (let n = env.f; n <= env.t; n++) if (!store.isReceived(env.o, n)) return false
-  return true
+  return store.isRangeReceived(env.o, env.f, env.t)
 }
 
 /** How many changes `mine` lacks compared with `theirs`. */

@@ -199,6 +199,18 @@ describe('replication between domains', function () {
       })
     }
 
+    it('an envelope a member signs for another domain does not make the others skip that domain\'s numbers', async () => {
+      const next = B.ngsi.store.lastLocalSeq() + 1
+      const before = rejectsOf(A, m.peerId)
+      await publish({ v: 1, e: [envelope('domain-b', next, [change('urn:ngsi-ld:Room:forged-b', 'domain-b', next, { c: 1, t: ['https://x/T'] })])] })
+      await waitFor(() => rejectsOf(A, m.peerId) > before, 'A to count the reject')
+      // B's real change with that number still arrives (gossip; the skip would have hidden it).
+      assert.equal((await api(B, 'POST', E, room('urn:ngsi-ld:Room:real-b', 5))).status, 201)
+      assert.equal(B.ngsi.store.lastLocalSeq(), next)
+      await waitFor(async () => (await api(A, 'GET', `${E}/urn:ngsi-ld:Room:real-b`)).status === 200, 'A to receive B\'s change with that number')
+      assert.equal((await api(A, 'GET', `${E}/urn:ngsi-ld:Room:forged-b`)).status, 404)
+    })
+
     it('counts a replayed envelope and applies it only once', async () => {
       // Sequence numbers 1–4 were used (and refused) above.
       const msg = { v: 1, e: [envelope('domain-m', 10, [change('urn:ngsi-ld:Room:from-m', 'domain-m', 10, { c: 1, t: ['https://uri.etsi.org/ngsi-ld/default-context/Room'] })])] }

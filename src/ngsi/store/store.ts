@@ -87,6 +87,12 @@ export interface EntityStoreInit {
   recordCacheSize?: number
   /** fsync each group commit (default true) */
   sync?: boolean
+  /**
+   * The database was restored from an older copy: this domain's own changes made after the copy
+   * may be held by peers under numbers it would hand out again. Numbering jumps far ahead, and
+   * those changes are recovered from peers like after an unclean shutdown.
+   */
+  restored?: boolean
 }
 
 export interface EntityStoreComponents {
@@ -108,6 +114,8 @@ const ENVELOPE_SPLIT_BYTES = 256 * 1024
  */
 const RESERVE_STEP = 10_000
 const RESERVED_KEY = metaKey('reserved')
+/** How far numbering jumps after a restore from an older copy (log keys hold 12 digits). */
+const RESTORE_JUMP = 1_000_000_000
 
 /**
  * The NGSI-LD entity store on LevelDB. Every write becomes one Change (a set of register writes
@@ -150,6 +158,7 @@ export class EntityStore {
   private recoverTo = 0
   /** own sequence ranges filled with skips (a late copy of a change in them is not applied) */
   private readonly skippedOwn: Array<[number, number]> = []
+  private readonly restored: boolean
 
   constructor (components: EntityStoreComponents, init: EntityStoreInit) {
     this.db = components.db
@@ -157,6 +166,7 @@ export class EntityStore {
     this.clock = components.clock ?? new HybridClock()
     this.signer = components.signer
     this.domain = init.domain
+    this.restored = init.restored === true
     this.writer = new BatchWriter<EnvelopeEventDetail>(this.db, {
       sync: init.sync ?? true,
       hooks: {
@@ -188,6 +198,11 @@ export class EntityStore {
     this.reserved = Number(await this.db.get(RESERVED_KEY) ?? 0)
     const own = this.watermarks.get(this.domain) ?? 0
     const issued = Math.max(own, ...(this.above.get(this.domain) ?? []))
+    if (this.restored) {
+      this.reserved = Math.max(this.reserved, issued) + RESTORE_JUMP
+      await this.db.put(RESERVED_KEY, String(this.reserved), { sync: true })
+      this.log.warn({ from: own + 1, to: this.reserved }, 'restored from a backup: this domain\'s own later changes come back from peers; numbering continues far ahead')
+    }
     // Never reuse a number that may have been published: continue after the reservation.
     this.nextSeq = Math.max(issued, this.reserved) + 1
     if (this.nextSeq - 1 > own) {
@@ -249,19 +264,21 @@ export class EntityStore {
     const gap = this.pendingOwnGap()
     if (gap == null) return 0
     this.recoverTo = 0
+    // The holes between the numbers held above the watermark (the range may be huge after a restore).
     const runs: Array<[number, number]> = []
-    for (let n = gap.from; n <= gap.to; n++) {
-      if (this.isReceived(this.domain, n)) continue
-      const last = runs[runs.length - 1]
-      if (last != null && last[1] === n - 1) last[1] = n; else runs.push([n, n])
+    let next = gap.from
+    for (const n of [...(this.above.get(this.domain) ?? [])].filter(n => n >= gap.from && n <= gap.to).sort((x, y) => x - y)) {
+      if (n > next) runs.push([next, n - 1])
+      next = n + 1
     }
+    if (next <= gap.to) runs.push([next, gap.to])
     if (runs.length === 0) return 0
     const details: EnvelopeEventDetail[] = []
     const ops: WriteOp[] = []
     let skipped = 0
     for (const [from, to] of runs) {
       this.skippedOwn.push([from, to])
-      for (let n = from; n <= to; n++) this.markReceived(this.domain, n)
+      this.markRange(this.domain, from, to)
       const d = JSON.stringify({ o: this.domain, p: this.signer?.peerId ?? '', f: from, t: to, c: [], k: 'skip' })
       const sig = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
       const json = JSON.stringify({ d, s: sig })
@@ -381,7 +398,7 @@ export class EntityStore {
    */
   async applyEnvelopes (items: Array<{ envelope: Envelope, signed: SignedEnvelope }>): Promise<{ applied: number, duplicates: number }> {
     const fresh: Change[] = []
-    const logs: Array<{ o: string, f: number, t: number, signed: SignedEnvelope }> = []
+    const logs: Array<{ o: string, f: number, t: number, signed: SignedEnvelope, marked?: boolean }> = []
     let duplicates = 0
     const seen = new Set<string>()
     for (const { envelope: env, signed } of items) {
@@ -389,8 +406,11 @@ export class EntityStore {
       if (env.t <= (this.watermarks.get(env.o) ?? 0) || (env.o === this.domain && env.f > this.recoverTo)) { duplicates += env.c.length; continue }
       let any = false
       if (env.k === 'skip') {
-        for (let n = env.f; n <= env.t && !any; n++) any = !this.isReceived(env.o, n)
-        if (any) logs.push({ o: env.o, f: env.f, t: env.t, signed })
+        // Applied only right after what we hold (constant work, whatever its range); an early
+        // one is left to anti-entropy, which sends the log in order.
+        if (env.f > (this.watermarks.get(env.o) ?? 0) + 1) continue
+        this.markRange(env.o, env.f, env.t)
+        logs.push({ o: env.o, f: env.f, t: env.t, signed, marked: true })
         continue
       }
       for (const ch of env.c) {
@@ -430,7 +450,7 @@ export class EntityStore {
       for (const l of logs) {
         // Only the signed pair is kept (and passed on): nothing else a sender added.
         ops.push({ type: 'put', key: logKey(l.o, l.t), value: JSON.stringify({ d: l.signed.d, s: l.signed.s }) })
-        for (let n = l.f; n <= l.t; n++) this.markReceived(l.o, n)
+        if (l.marked !== true) for (let n = l.f; n <= l.t; n++) this.markReceived(l.o, n)
         origins.add(l.o)
       }
       for (const id of touched) ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(working.get(id)?.rec) })
@@ -486,6 +506,17 @@ export class EntityStore {
   /** The sequence number of this domain's latest local change (0: none yet). */
   lastLocalSeq (): number {
     return this.nextSeq - 1
+  }
+
+  /** Has every change f…t of this origin been received? (Constant work for a range below the watermark.) */
+  isRangeReceived (origin: string, f: number, t: number): boolean {
+    const wm = this.watermarks.get(origin) ?? 0
+    if (t <= wm) return true
+    const set = this.above.get(origin)
+    const from = Math.max(f, wm + 1)
+    if (set == null || t - from + 1 > set.size) return false
+    for (let n = from; n <= t; n++) if (!set.has(n)) return false
+    return true
   }
 
   /** Has this origin's change n been received (applied or skipped)? */
@@ -748,6 +779,22 @@ export class EntityStore {
 
   private rollbackSeq (count: number): void {
     this.nextSeq -= count
+  }
+
+  /** Marks f…t received, f at most one past the watermark (a skip): the watermark jumps. */
+  private markRange (origin: string, f: number, t: number): void {
+    const wm = this.watermarks.get(origin) ?? 0
+    if (f > wm + 1 || t <= wm) {
+      for (let n = Math.max(f, wm + 1); n <= t; n++) this.markReceived(origin, n)
+      return
+    }
+    let w = t
+    const set = this.above.get(origin)
+    if (set != null) {
+      for (const n of set) if (n <= t) set.delete(n)
+      while (set.has(w + 1)) { w++; set.delete(w) }
+    }
+    this.watermarks.set(origin, w)
   }
 
   private markReceived (origin: string, n: number): void {
