@@ -530,9 +530,14 @@ export class Replicator {
         }
         await frames.write({ covered: gaps.map(o => ({ origin: o, to: this.c.store.logFloor(o) })) }, signal)
       }
+      // A peer asking for its own changes (after a crash or a restore) gets all we hold of them,
+      // also beyond a gap in what we hold: it has no other source. Other origins: up to our
+      // gap-free watermark (what lies beyond reached the caller by gossip, or comes once the gap fills).
+      const callerDomain = this.c.membership.domainOf(peer)
       outer: for (const [origin, wm] of Object.entries(mine)) {
         let after = Math.max(typeof theirs[origin] === 'number' ? theirs[origin] : 0, this.c.store.logFloor(origin))
-        while (after < wm) {
+        const upTo = origin === callerDomain ? Infinity : wm
+        while (after < upTo) {
           const page = await this.c.store.logSinceRaw(origin, after, SYNC_PAGE)
           if (page.length === 0) break
           // Frames are put together from the stored JSON: { "e": [envelope, …] }.

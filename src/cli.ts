@@ -19,10 +19,10 @@ function intOption (min: number, max: number) {
 }
 
 /** Runs a node until SIGINT/SIGTERM, then stops it cleanly and exits 0. */
-async function runNode (configFile: string): Promise<void> {
+async function runNode (configFile: string, opts: { restored?: boolean } = {}): Promise<void> {
   const config = await loadConfig(configFile)
   const { ContinuumNode } = await import('./node.ts')
-  const node = new ContinuumNode(config)
+  const node = new ContinuumNode(config, { restored: opts.restored })
   let stopping = false
   const shutdown = (signal: string): void => {
     if (stopping) {
@@ -66,8 +66,9 @@ export function buildCli (): Command {
   program.command('node')
     .description('run this domain\'s node (mesh, REST API) until Ctrl-C or SIGTERM')
     .requiredOption('-c, --config <file>', 'the domain\'s config file (YAML or JSON)')
+    .option('--restored', 'the data directory was restored from an older copy: get this domain\'s later changes back from its peers and number new ones past them (once, at the first start after the restore)')
     .addHelpText('after', '\nExample:\n  cmesh node --config config/default.yaml')
-    .action(async (opts: { config: string }) => { await runNode(opts.config) })
+    .action(async (opts: { config: string, restored?: boolean }) => { await runNode(opts.config, { restored: opts.restored }) })
 
   program.command('id')
     .description('print this domain\'s peer id and mesh addresses (creates the domain key on first use)')

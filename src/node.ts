@@ -39,6 +39,11 @@ export const NGSI_PREFIX = '/ngsi-ld/v1'
 export interface NodeOptions {
   /** default: a logger built from `config.log` */
   logger?: Logger
+  /**
+   * The data directory was restored from an older copy (`cmesh node --restored`): this domain's
+   * own changes made after the copy come back from peers, and numbering jumps past them.
+   */
+  restored?: boolean
 }
 
 export class ContinuumNode {
@@ -63,8 +68,11 @@ export class ContinuumNode {
   private boundApiUrl = ''
   private stopping?: Promise<void>
 
+  private readonly restored: boolean
+
   constructor (config: NodeConfig, options: NodeOptions = {}) {
     this.config = config
+    this.restored = options.restored === true
     this.log = options.logger ?? createLogger({ level: config.log.level, format: config.log.format })
   }
 
@@ -169,7 +177,8 @@ export class ContinuumNode {
       this.entityStore = new EntityStore({ db: this.db, log: log.child({ component: 'ngsi:store' }), signer: createSigner(key.privateKey) }, {
         domain: config.domain.name,
         cacheSize: config.ngsi.cacheSize,
-        sync: config.ngsi.sync
+        sync: config.ngsi.sync,
+        restored: this.restored
       })
       await this.entityStore.start()
       this.ngsiService = new NgsiService({ store: this.entityStore, log: log.child({ component: 'ngsi' }), mergeAttribute })

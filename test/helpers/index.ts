@@ -130,6 +130,8 @@ export function nodeFor (d: TestDomain, opts: {
   config?: NodeConfigInput
   /** run with authentication on (default off: tests of other features act as admin, explicitly) */
   auth?: boolean
+  /** the data directory was restored from an older copy (`cmesh node --restored`) */
+  restored?: boolean
 }): ContinuumNode {
   const config = buildConfig({
     domain: { name: d.name, fqdn: `${d.name}.test.local` },
@@ -146,7 +148,7 @@ export function nodeFor (d: TestDomain, opts: {
     log: { level: 'silent', format: 'json' },
     ...opts.config
   })
-  const node = new ContinuumNode(config, { logger: opts.logger ?? capturingLogger() })
+  const node = new ContinuumNode(config, { logger: opts.logger ?? capturingLogger(), restored: opts.restored })
   cleanups.push(async () => { await node.stop() })
   return node
 }

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert'
+import { cp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import type { ContinuumNode } from '../../src/node.ts'
 import { entityKey, logKey, metaKey, watermarkKey } from '../../src/ngsi/store/keys.ts'
-import { api, cleanup, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
+import { api, cleanup, nodeFor, prepareDomain, tempDir, waitFor, type TestDomain } from '../helpers/index.ts'
 
 const E = '/ngsi-ld/v1/entities'
 const room = (id: string, temp: number): Record<string, unknown> => ({ id, type: 'Room', temperature: { type: 'Property', value: temp } })
@@ -81,5 +82,33 @@ describe('replication: recovery of a domain\'s own changes lost in an unclean sh
     const peers = await api(B, 'GET', '/mesh/v1/peers')
     const fromA = (peers.body.members as Array<{ peerId: string, rejects: number }>).find(m => m.peerId === a.peerId)
     assert.equal(fromA?.rejects, 0, 'B rejected nothing of A\'s')
+  })
+
+  it('restored from an older copy (--restored), gets its later changes back and numbers new ones past them', async () => {
+    assert.equal((await api(A, 'POST', E, room('urn:ngsi-ld:Room:in-copy', 10))).status, 201)
+    await waitFor(async () => (await api(B, 'GET', `${E}/urn:ngsi-ld:Room:in-copy`)).status === 200, 'B to receive the write before the copy')
+    await A.stop()
+    const copy = await tempDir('cmesh-copy-')
+    await cp(join(a.dataDir, 'db'), join(copy, 'db'), { recursive: true })
+    A = nodeFor(a, opts())
+    await A.start()
+    for (let i = 1; i <= 3; i++) assert.equal((await api(A, 'POST', E, room(`urn:ngsi-ld:Room:after-copy-${i}`, 10 + i))).status, 201)
+    // B holds every change A made since the copy (the copy is all A will have of them).
+    await waitFor(() => B.ngsi.store.versionVector()['domain-a'] === A.ngsi.store.lastLocalSeq(), 'B to hold all of A\'s changes after the copy')
+    await A.stop()
+    await rm(join(a.dataDir, 'db'), { recursive: true })
+    await cp(join(copy, 'db'), join(a.dataDir, 'db'), { recursive: true })
+
+    A = nodeFor(a, { ...opts(), restored: true })
+    await A.start()
+    for (let i = 1; i <= 3; i++) {
+      await waitFor(async () => (await api(A, 'GET', `${E}/urn:ngsi-ld:Room:after-copy-${i}`)).status === 200, `A to get after-copy-${i} back from B`)
+    }
+    assert.equal((await api(A, 'POST', E, room('urn:ngsi-ld:Room:after-restore', 20))).status, 201)
+    await waitFor(async () => (await api(B, 'GET', `${E}/urn:ngsi-ld:Room:after-restore`)).status === 200, 'B to receive the first write after the restore (its number is new)')
+    await waitFor(async () => {
+      const [dA, dB] = await Promise.all([digest(A), digest(B)])
+      return dA.entityHash === dB.entityHash && dA.versionVector['domain-a'] === dB.versionVector['domain-a']
+    }, 'equal digests and version vectors', 15_000)
   })
 })
