@@ -197,7 +197,8 @@ export class EntityStore {
     }
     this.reserved = Number(await this.db.get(RESERVED_KEY) ?? 0)
     const own = this.watermarks.get(this.domain) ?? 0
-    const issued = Math.max(own, ...(this.above.get(this.domain) ?? []))
+    let issued = own
+    for (const n of this.above.get(this.domain) ?? []) if (n > issued) issued = n
     if (this.restored) {
       this.reserved = Math.max(this.reserved, issued) + RESTORE_JUMP
       await this.db.put(RESERVED_KEY, String(this.reserved), { sync: true })
