@@ -10,7 +10,7 @@ export interface BatchWriterHooks<D> {
    * is split so that each envelope fits a gossip message).
    */
   seal: (changes: Change[]) => SealedGroup<D>
-  /** Called for each envelope once its group is on disk (when `early`, before it is written). */
+  /** Called for each envelope once its group is on disk (when `early`, as soon as its write is under way). */
   sealed: (detail: D) => void
 }
 
@@ -88,8 +88,10 @@ export class BatchWriter<D = unknown> {
             // disk write sooner, and the writer's answer still waits for the fsync. Should this
             // node die before the group reaches its disk, its numbers are reserved (never handed
             // out again) and peers give the changes back (EntityStore: pendingOwnGap).
+            // (The write is handed to LevelDB first: the publishing work overlaps with it.)
+            const writing = writeBatch(this.db, ops, sync)
             for (const s of sealed.items) this.hooks?.sealed(s.detail)
-            await writeBatch(this.db, ops, sync)
+            await writing
             if (sync) sealed.durable?.()
             for (const g of group) g.resolve()
           } else {
