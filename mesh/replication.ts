@@ -141,6 +141,8 @@ export class Replicator {
   private syncTimer?: NodeJS.Timeout
   private running = false
   private readonly syncs = new Map<string, PeerSyncState>()
+  /** each peer's version vector as its last anti-entropy answer gave it (sooner than its heartbeats after a heal) */
+  private readonly syncVv = new Map<string, Record<string, number>>()
   private readonly syncing = new Map<string, Promise<void>>()
   /** envelopes already taken from gossip, `origin␀to`, to recognise replays */
   private readonly seenGossip = new Set<string>()
@@ -263,7 +265,7 @@ export class Replicator {
     const peers = new Set([...this.syncs.keys(), ...this.c.membership.alivePeers().map(p => p.peerId)])
     return [...peers].map(peerId => {
       const s = this.syncs.get(peerId) ?? { peerId, state: 'idle' as const, lastSync: null, lastError: null, received: 0, lag: 0 }
-      return { ...s, lag: lagBehind(mine, this.c.membership.versionVectorOf(peerId)) }
+      return { ...s, lag: lagBehind(mine, highest(this.c.membership.versionVectorOf(peerId), this.syncVv.get(peerId))) }
     })
   }
 
@@ -477,6 +479,10 @@ export class Replicator {
           continue
         }
         if (!Array.isArray(message.e)) throw new Error('sync frame without envelopes')
+        const vv = (message as { vv?: unknown }).vv
+        if (vv != null && typeof vv === 'object') {
+          this.syncVv.set(peer, Object.fromEntries(Object.entries(vv).filter(([, n]) => Number.isSafeInteger(n)) as Array<[string, number]>))
+        }
         const good: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }> = []
         for (const signed of message.e) {
           const v = await this.check(signed)
@@ -534,26 +540,33 @@ export class Replicator {
       // also beyond a gap in what we hold: it has no other source. Other origins: up to our
       // gap-free watermark (what lies beyond reached the caller by gossip, or comes once the gap fills).
       const callerDomain = this.c.membership.domainOf(peer)
+      let headed = false
+      const frameHead = (): string => {
+        if (headed) return '{'
+        headed = true
+        return `{"vv":${JSON.stringify(mine)},`
+      }
       outer: for (const [origin, wm] of Object.entries(mine)) {
         let after = Math.max(typeof theirs[origin] === 'number' ? theirs[origin] : 0, this.c.store.logFloor(origin))
         const upTo = origin === callerDomain ? Infinity : wm
         while (after < upTo) {
           const page = await this.c.store.logSinceRaw(origin, after, SYNC_PAGE)
           if (page.length === 0) break
-          // Frames are put together from the stored JSON: { "e": [envelope, …] }.
+          // Frames are put together from the stored JSON: { "e": [envelope, …] }; the first one
+          // also carries our version vector, so that the caller sees how far behind it is.
           let frame: string[] = []
           let frameBytes = 0
           for (const e of page) {
             const size = Buffer.byteLength(e.json) + 1
             if (frame.length > 0 && frameBytes + size > MAX_SYNC_FRAME_BYTES - 1024) {
-              sent += await frames.writeRaw(`{"e":[${frame.join(',')}]}`, signal)
+              sent += await frames.writeRaw(`${frameHead()}"e":[${frame.join(',')}]}`, signal)
               frame = []
               frameBytes = 0
             }
             frame.push(e.json)
             frameBytes += size
           }
-          if (frame.length > 0) sent += await frames.writeRaw(`{"e":[${frame.join(',')}]}`, signal)
+          if (frame.length > 0) sent += await frames.writeRaw(`${frameHead()}"e":[${frame.join(',')}]}`, signal)
           after = page[page.length - 1].to
           if (sent > MAX_SYNC_ROUND_BYTES) { more = true; break outer }
         }
@@ -585,6 +598,15 @@ function checkHeader (env: EnvelopeLike): string | null {
 
 function rangeReceived (store: ReplicaStore, env: EnvelopeLike): boolean {
   return store.isRangeReceived(env.o, env.f, env.t)
+}
+
+/** The greater entry per origin of two version vectors (null when both are). */
+function highest (a: Record<string, number> | null, b: Record<string, number> | undefined): Record<string, number> | null {
+  if (b == null) return a
+  if (a == null) return b
+  const out = { ...a }
+  for (const [o, n] of Object.entries(b)) if (n > (out[o] ?? 0)) out[o] = n
+  return out
 }
 
 /** How many changes `mine` lacks compared with `theirs`. */
