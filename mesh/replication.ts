@@ -240,8 +240,7 @@ export class Replicator {
       return
     }
     const elapsed = Date.now() - this.startedAt
-    const connected = [...new Set(this.c.libp2p.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))]
-      .filter(p => this.c.members.isMember(p))
+    const connected = this.connectedMembers()
     const askedAll = connected.length > 0 && connected.every(p => {
       const s = this.syncs.get(p)
       return s?.lastSync != null && Date.parse(s.lastSync) >= this.startedAt && s.state === 'idle'
@@ -409,13 +408,19 @@ export class Replicator {
     const mine = this.c.store.versionVector()
     // Every connected member, alive or not: a member whose gossip stopped reaching us (and so
     // looks dead) while its connection stays up is exactly the one anti-entropy must repair.
-    const connected = new Set(this.c.libp2p.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))
-    const candidates = [...connected].filter(p => this.c.members.isMember(p) && p !== this.c.libp2p.peerId.toString()).map(peerId => ({ peerId }))
+    const candidates = this.connectedMembers().map(peerId => ({ peerId }))
     const behind = candidates.filter(p => lagBehind(mine, this.c.membership.versionVectorOf(p.peerId)) > 0)
     // Pull from every peer that is ahead of us; otherwise from one at random, in case a peer's
     // heartbeat (and its version vector) has not reached us.
     const targets = behind.length > 0 ? behind : candidates.length > 0 ? [candidates[Math.floor(Math.random() * candidates.length)]] : []
     for (const t of targets) void this.syncWith(t.peerId)
+  }
+
+  /** Members with an open connection to us (whatever their heartbeats say). */
+  private connectedMembers (): string[] {
+    const self = this.c.libp2p.peerId.toString()
+    const open = new Set(this.c.libp2p.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))
+    return [...open].filter(p => p !== self && this.c.members.isMember(p))
   }
 
   private state (peer: string): PeerSyncState {
@@ -487,7 +492,7 @@ export class Replicator {
         for (const signed of message.e) {
           const v = await this.check(signed)
           if (v.ok) {
-            if (!rangeReceived(this.c.store, v.envelope)) good.push({ envelope: v.envelope, signed: signed as SignedEnvelopeLike })
+            if (!this.c.store.isRangeReceived(v.envelope.o, v.envelope.f, v.envelope.t)) good.push({ envelope: v.envelope, signed: signed as SignedEnvelopeLike })
             continue
           }
           if (v.blame === 'sender') this.reject(peer, `anti-entropy: ${v.reason}`)
@@ -594,10 +599,6 @@ function checkHeader (env: EnvelopeLike): string | null {
     if (ch == null || typeof ch !== 'object' || ch.o !== env.o || ch.n !== env.f + i) return `change ${i} of the envelope is not change ${env.f + i} of ${env.o}`
   }
   return null
-}
-
-function rangeReceived (store: ReplicaStore, env: EnvelopeLike): boolean {
-  return store.isRangeReceived(env.o, env.f, env.t)
 }
 
 /** The greater entry per origin of two version vectors (null when both are). */

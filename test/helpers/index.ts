@@ -165,3 +165,10 @@ export async function api (node: ContinuumNode, method: string, path: string, bo
   try { parsed = text === '' ? undefined : JSON.parse(text) } catch { parsed = text }
   return { status: res.status, body: parsed, headers: res.headers }
 }
+
+/** A node's `/mesh/v1/digest` (entity hash and version vector), asserting it answers 200. */
+export async function digest (node: ContinuumNode): Promise<{ entityHash: string, entities: number, versionVector: Record<string, number> }> {
+  const r = await api(node, 'GET', '/mesh/v1/digest')
+  if (r.status !== 200) throw new Error(`digest of ${node.config.domain.name}: ${r.status} ${JSON.stringify(r.body)}`)
+  return r.body
+}

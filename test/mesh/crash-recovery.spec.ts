@@ -4,16 +4,10 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import type { ContinuumNode } from '../../src/node.ts'
 import { entityKey, logKey, metaKey, watermarkKey } from '../../src/ngsi/store/keys.ts'
-import { api, cleanup, nodeFor, prepareDomain, tempDir, waitFor, type TestDomain } from '../helpers/index.ts'
+import { api, cleanup, digest, nodeFor, prepareDomain, tempDir, waitFor, type TestDomain } from '../helpers/index.ts'
 
 const E = '/ngsi-ld/v1/entities'
 const room = (id: string, temp: number): Record<string, unknown> => ({ id, type: 'Room', temperature: { type: 'Property', value: temp } })
-
-async function digest (node: ContinuumNode): Promise<{ entityHash: string, versionVector: Record<string, number> }> {
-  const r = await api(node, 'GET', '/mesh/v1/digest')
-  assert.equal(r.status, 200)
-  return r.body
-}
 
 /**
  * A domain gossips a group of local changes while LevelDB fsyncs it (the client is answered only

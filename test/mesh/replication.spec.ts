@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert'
 import type { ContinuumNode } from '../../src/node.ts'
 import { createSigner, loadOrCreateDomainKey } from '../../identity/index.ts'
 import { entitiesTopic } from '../../mesh/index.ts'
-import { api, cleanup, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
+import { api, cleanup, digest, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
 
 const E = '/ngsi-ld/v1/entities'
 const room = (id: string, temp: number) => ({ id, type: 'Room', temperature: { type: 'Property', value: temp } })
@@ -12,12 +12,6 @@ const ie = (domain: string, n: number) => ({
   cpuCores: { type: 'Property', value: 4 },
   domain: { type: 'Relationship', object: `urn:ngsi-ld:Domain:${domain}` }
 })
-
-async function digest (node: ContinuumNode): Promise<{ entityHash: string, entities: number, versionVector: Record<string, number> }> {
-  const r = await api(node, 'GET', '/mesh/v1/digest')
-  assert.equal(r.status, 200, `digest of ${node.config.domain.name}: ${JSON.stringify(r.body)}`)
-  return r.body
-}
 
 async function converged (nodes: ContinuumNode[]): Promise<boolean> {
   const ds = await Promise.all(nodes.map(digest))

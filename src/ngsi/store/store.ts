@@ -280,11 +280,9 @@ export class EntityStore {
     for (const [from, to] of runs) {
       this.skippedOwn.push([from, to])
       this.markRange(this.domain, from, to)
-      const d = JSON.stringify({ o: this.domain, p: this.signer?.peerId ?? '', f: from, t: to, c: [], k: 'skip' })
-      const sig = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
-      const json = JSON.stringify({ d, s: sig })
-      ops.push({ type: 'put', key: logKey(this.domain, to), value: json })
-      details.push({ envelope: { d, s: sig }, json, origin: this.domain, from, to, changes: 0 })
+      const detail = this.signed(JSON.stringify({ o: this.domain, p: this.signer?.peerId ?? '', f: from, t: to, c: [], k: 'skip' }), from, to, 0)
+      ops.push({ type: 'put', key: logKey(this.domain, to), value: detail.json })
+      details.push(detail)
       skipped += to - from + 1
     }
     ops.push({ type: 'put', key: watermarkKey(this.domain), value: String(this.watermarks.get(this.domain) ?? 0) })
@@ -738,9 +736,7 @@ export class EntityStore {
     let to = 0
     const close = (): void => {
       // Same JSON as JSON.stringify({ o, p, f, t, c }), built from the changes serialised once.
-      const d = `${head}"f":${from},"t":${to},"c":[${parts.join(',')}]}`
-      const s = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
-      out.push({ envelope: { d, s }, json: JSON.stringify({ d, s }), origin: this.domain, from, to, changes: parts.length })
+      out.push(this.signed(`${head}"f":${from},"t":${to},"c":[${parts.join(',')}]}`, from, to, parts.length))
       parts = []
       bytes = 0
     }
@@ -776,6 +772,12 @@ export class EntityStore {
       forceSync: true,
       durable: () => { this.reserved = Math.max(this.reserved, next) }
     }
+  }
+
+  /** A local envelope's JSON text `d`, signed, as it is logged and published. */
+  private signed (d: string, from: number, to: number, changes: number): EnvelopeEventDetail {
+    const s = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
+    return { envelope: { d, s }, json: JSON.stringify({ d, s }), origin: this.domain, from, to, changes }
   }
 
   private rollbackSeq (count: number): void {
