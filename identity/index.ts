@@ -58,5 +58,5 @@ export {
   exportPublicKey, importPublicKey, publicKeyToJwk, publicKeyFromPeerId, publicKeyRaw,
   type PublicKeyLike, type PrivateKeyLike
 } from './ed25519-keys.ts'
-export { createSigner, verifyPeerSignature, type DomainSigner } from './signing.ts'
+export { createSigner, verifyPeerSignature, withCachedSigning, type DomainSigner } from './signing.ts'
 export { canonicalJson } from './canonical-json.ts'

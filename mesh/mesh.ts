@@ -19,7 +19,7 @@ import { CertificateExchange } from './certificate-exchange.ts'
 import { membersOnlyHandlers } from './stream-guard.ts'
 import { forwardProtocol, syncProtocol } from './constants.ts'
 import { NoCertificateAuthorityError, OwnCertificateError } from './errors.ts'
-import type { RevocationList } from '../identity/index.ts'
+import { withCachedSigning, type RevocationList } from '../identity/index.ts'
 import type { CertifiedPeer, LoadReport, MembershipPolicy, MeshEvents, RevocationUpdate } from './interface.ts'
 
 export interface MeshComponents {
@@ -186,7 +186,7 @@ export class Mesh {
     const host = await createLibp2p({
       // Started below, once the certificate exchange watches connections: none may slip past it.
       start: false,
-      privateKey: this.c.privateKey,
+      privateKey: withCachedSigning(this.c.privateKey),
       addresses: {
         listen: this.init.listen,
         announce: this.init.announce != null && this.init.announce.length > 0 ? this.init.announce : undefined

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert'
 import { chmod, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { loadOrCreateDomainKey, KEY_FILE_NAME } from '../../identity/index.ts'
+import { loadOrCreateDomainKey, withCachedSigning, KEY_FILE_NAME } from '../../identity/index.ts'
 import { cleanup, tempDir } from '../helpers/index.ts'
 
 describe('identity: domain keys', () => {
@@ -16,6 +16,19 @@ describe('identity: domain keys', () => {
     const second = await loadOrCreateDomainKey(dir)
     assert.equal(second.created, false)
     assert.equal(second.peerId.toString(), first.peerId.toString())
+  })
+
+  it('signs through a cached key object exactly as the libp2p key does (same signature, same key otherwise)', async () => {
+    const { privateKey } = await loadOrCreateDomainKey(await tempDir())
+    const fast = withCachedSigning(privateKey)
+    const data = new TextEncoder().encode('a gossip message')
+    const sig = await fast.sign(data)
+    assert.deepEqual(new Uint8Array(sig), new Uint8Array(await privateKey.sign(data)))
+    assert.equal(await privateKey.publicKey.verify(data, sig), true)
+    assert.equal(await privateKey.publicKey.verify(new TextEncoder().encode('another message'), sig), false)
+    assert.equal(fast.type, 'Ed25519')
+    assert.equal(fast.equals(privateKey), true)
+    assert.deepEqual(fast.publicKey.raw, privateKey.publicKey.raw)
   })
 
   it('tightens a key file that others can read back to 0600', async () => {
