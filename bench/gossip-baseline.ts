@@ -4,7 +4,7 @@
  * messages/s with a send window (publish() resolving is not delivery, so A waits for C's
  * acknowledgements to keep at most `window` messages in flight).
  */
-import { spawnTs, percentile, round } from './lib/procs.ts'
+import { spawnTs, percentile, round, type Proc } from './lib/procs.ts'
 
 export interface Figure { name: string, value: number, unit: string, [k: string]: unknown }
 
@@ -15,13 +15,21 @@ export interface GossipBaselineOptions {
   window?: number
 }
 
-export async function gossipBaseline (opts: GossipBaselineOptions = {}): Promise<Figure[]> {
-  const messages = opts.messages ?? 200
-  const size = opts.size ?? 1024
-  const floodMs = opts.floodMs ?? 5000
-  const window = opts.window ?? 256
+/**
+ * A raw gossipsub line A–B–C (three gossip-peer processes, A and C not connected), subscribed and
+ * ready. `probe(n)` publishes one message of `size` bytes at A and resolves with its A→C latency
+ * in ms (clocks of the same machine).
+ */
+export interface RawLine {
+  peers: Proc[]
+  probe: (n: number) => Promise<number>
+  stop: () => Promise<void>
+}
+
+export async function startRawLine (size = 1024): Promise<RawLine> {
   const peers = ['A', 'B', 'C'].map(() => spawnTs('bench/lib/gossip-peer.ts'))
   const [a, b, c] = peers
+  const stop = async (): Promise<void> => { await Promise.all(peers.map(async p => { await p.stop() })) }
   try {
     const [, addrB] = await Promise.all(peers.map(async p => (await p.next<{ addr: string }>(m => m.evt === 'ready')).addr))
     a.send({ cmd: 'dial', addr: addrB })
@@ -31,15 +39,33 @@ export async function gossipBaseline (opts: GossipBaselineOptions = {}): Promise
     a.send({ cmd: 'wait-subscribers', count: 1 })
     c.send({ cmd: 'wait-subscribers', count: 1 })
     await Promise.all(peers.map(async p => await p.next(m => m.evt === 'subscribed')))
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return {
+    peers,
+    probe: async (n) => {
+      const got = c.next<{ at: number, sentAt: number }>(m => m.evt === 'recv' && m.n === n, 10_000)
+      a.send({ cmd: 'send', count: n, size })
+      const m = await got
+      return m.at - m.sentAt
+    },
+    stop
+  }
+}
 
+export async function gossipBaseline (opts: GossipBaselineOptions = {}): Promise<Figure[]> {
+  const messages = opts.messages ?? 200
+  const size = opts.size ?? 1024
+  const floodMs = opts.floodMs ?? 5000
+  const window = opts.window ?? 256
+  const line = await startRawLine(size)
+  const [a, , c] = line.peers
+  try {
     // Latency: one message at a time, the next once C has it.
     const latencies: number[] = []
-    for (let i = 1; i <= messages; i++) {
-      const got = c.next<{ at: number, sentAt: number }>(m => m.evt === 'recv' && m.n === i, 10_000)
-      a.send({ cmd: 'send', count: i, size })
-      const m = await got
-      latencies.push(m.at - m.sentAt)
-    }
+    for (let i = 1; i <= messages; i++) latencies.push(await line.probe(i))
     latencies.sort((x, y) => x - y)
 
     // Throughput: A floods with at most `window` messages not yet seen by C.
@@ -68,6 +94,6 @@ export async function gossipBaseline (opts: GossipBaselineOptions = {}): Promise
       { name: 'gossip.raw.throughput', value: Math.round(delivered / elapsedS), unit: 'msg/s', window, sent: flooded.sent, delivered, seconds: round(elapsedS), ...common }
     ]
   } finally {
-    await Promise.all(peers.map(async p => { await p.stop() }))
+    await line.stop()
   }
 }
