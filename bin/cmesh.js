@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// Launcher for the `cmesh` command. It runs the compiled build (dist/, made by `npm run build`,
+#!/usr/bin/env -S node --max-semi-space-size=64
+// Launcher for the `cmesh` command. (Its first line's Node.js flags are src/paths.ts NODE_FLAGS.)
+// It runs the compiled build (dist/, made by `npm run build`,
 // which `npm ci` runs) when it is newer than every source file, and otherwise the TypeScript
 // sources through tsx, so a developer's edits always take effect. Either way the polyfills load
 // before anything imports libp2p.

@@ -12,7 +12,7 @@ import { stringify } from 'yaml'
 import { randomBytes } from 'node:crypto'
 import { addUser, listUsers, setPassword, USERS_FILE_NAME } from '../identity/index.ts'
 import { linkConfigs } from './setup/link.ts'
-import { CMESH_BIN } from './paths.ts'
+import { CMESH_BIN, NODE_FLAGS } from './paths.ts'
 
 export interface DemoOptions {
   domains: number
@@ -132,7 +132,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
     for (let i = 0; i < n; i++) {
       void (async () => {
         const fh = await open(logs[i], 'a', 0o600)
-        const child = spawn(process.execPath, [CMESH_BIN, 'node', '--config', files[i]], {
+        const child = spawn(process.execPath, [...NODE_FLAGS, CMESH_BIN, 'node', '--config', files[i]], {
           stdio: ['ignore', fh.fd, fh.fd],
           // Own process group: Ctrl-C reaches only the demo, which stops the domains in order.
           detached: true,

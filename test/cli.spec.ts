@@ -22,6 +22,15 @@ describe('cmesh command line', function () {
   this.timeout(60_000)
   after(cleanup)
 
+  it('runs directly as `cmesh` (npx), with the Node.js flags a node needs named on its first line', async () => {
+    const { NODE_FLAGS } = await import('../src/paths.ts')
+    const first = (await readFile(CMESH, 'utf8')).split('\n')[0]
+    assert.match(first, /^#!\/usr\/bin\/env -S node /)
+    for (const flag of NODE_FLAGS) assert.ok(first.split(' ').includes(flag), `${flag} missing from ${first}`)
+    const { stdout } = await run(CMESH, ['--version'])
+    assert.match(stdout, /^\d+\.\d+\.\d+/)
+  })
+
   it('explains itself with --help, and each subcommand too', async () => {
     const top = await cmesh('--help')
     assert.equal(top.code, 0)
