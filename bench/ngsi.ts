@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { Level } from 'level'
 import type { Figure } from './gossip-baseline.ts'
+import { postAll } from './lib/federation.ts'
 import { rssOf, startNodeProcess } from './lib/node-proc.ts'
 import { round } from './lib/procs.ts'
 
@@ -97,20 +98,13 @@ export async function ngsiBench (): Promise<Figure[]> {
         location: { type: 'GeoProperty', value: { type: 'Point', coordinates: [2 + (k % 100) / 100, 41 + (k % 50) / 100] } }
       }
     })))
-    let next = 0
+    // Two clients, each sending its next body once the last is answered. (autocannon with
+    // `amount` resolves on its once-a-second sampling tick: the time came out in whole seconds.)
     const t0 = performance.now()
-    const upsert = await autocannon({
-      url: `${node.url}/ngsi-ld/v1/entityOperations/upsert`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      connections: 2,
-      amount: bodies.length,
-      timeout: 60,
-      requests: [{ setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }) }]
-    })
+    await postAll(`${node.url}/ngsi-ld/v1/entityOperations/upsert`, bodies, 2, [201, 204])
     const seconds = (performance.now() - t0) / 1000
     const perS = QUERY_ENTITIES / seconds
-    figures.push({ name: 'ngsi.batch_upsert', value: Math.round(perS), unit: 'entities/s', batch: 1000, requests: bodies.length, non2xx: upsert.non2xx, goal: 50000, ratio_to_raw_level_batch: round(perS / lvl.batchedPerS, 3) })
+    figures.push({ name: 'ngsi.batch_upsert', value: Math.round(perS), unit: 'entities/s', batch: 1000, requests: bodies.length, seconds: round(seconds, 2), goal: 50000, ratio_to_raw_level_batch: round(perS / lvl.batchedPerS, 3) })
 
     // Selective query over QUERY_ENTITIES entities: one type of ten, q matching half of it, page of 20.
     const q = encodeURIComponent('level>500;brand=="b3"')

@@ -49,7 +49,7 @@ import type { AddressInfo } from 'node:net'
 import { loadavg } from 'node:os'
 import { startRawLine, type Figure, type RawLine } from './gossip-baseline.ts'
 import {
-  cpuMsOf, freePorts, httpJson, httpOk, logTail, peersOf, prepareDomain, removeDomain, sleep, startDomain, waitForFederation,
+  cpuMsOf, freePorts, httpJson, httpOk, logTail, peersOf, postAll, prepareDomain, removeDomain, sleep, startDomain, waitForFederation,
   type Domain, type DomainRunOptions, type RunningDomain
 } from './lib/federation.ts'
 import { rssOf } from './lib/node-proc.ts'
@@ -348,14 +348,7 @@ function upsertBodies (entities: number, batch: number, round: number): string[]
 
 /** Sends the bodies from `clients` parallel clients; resolves when every request is answered. */
 async function upsertAll (url: string, bodies: string[], clients: number): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(clients, bodies.length) }, async () => {
-    while (next < bodies.length) {
-      const body = bodies[next++]
-      const r = await httpJson('POST', `${url}${NGSI}/entityOperations/upsert`, body, 300_000)
-      if (r.status !== 201 && r.status !== 204) throw new Error(`batch upsert → ${r.status}: ${r.text.slice(0, 300)}`)
-    }
-  }))
+  await postAll(`${url}${NGSI}/entityOperations/upsert`, bodies, clients, [201, 204])
 }
 
 /** Changes applied from other domains (gossip + anti-entropy) since the node started: cheap to read. */

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { loadOrCreateDomainKey } from '../../identity/index.ts'
+import { NODE_FLAGS } from '../../src/paths.ts'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 
 /** Children and dirs to clean up at exit, whatever happens. */
@@ -144,7 +145,7 @@ export async function startDomain (d: Domain, opts: DomainRunOptions): Promise<R
   const spawnedAt = performance.now()
   // The node logs (pino, stdout) go to <dir>/node.log: see logTail() when something fails.
   const logFd = openSync(join(d.dir, 'node.log'), 'a')
-  const child = spawn(process.execPath, [...(opts.execArgv ?? []), 'bin/cmesh.js', 'node', '--config', file], { stdio: ['ignore', logFd, 'inherit'] })
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...(opts.execArgv ?? []), 'bin/cmesh.js', 'node', '--config', file], { stdio: ['ignore', logFd, 'inherit'] })
   closeSync(logFd)
   liveChildren.add(child)
   child.once('exit', () => { liveChildren.delete(child) })
@@ -210,6 +211,21 @@ export async function httpJson (method: string, url: string, body?: unknown, tim
 }
 
 /** Fails loudly on a non-2xx answer. */
+/**
+ * POSTs every body to `url` from `clients` parallel keep-alive clients (each sends its next body
+ * when its last one is answered); resolves once every request is answered with one of `ok`.
+ */
+export async function postAll (url: string, bodies: string[], clients: number, ok: number[] = [200, 201, 204]): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(clients, bodies.length) }, async () => {
+    while (next < bodies.length) {
+      const body = bodies[next++]
+      const r = await httpJson('POST', url, body, 300_000)
+      if (!ok.includes(r.status)) throw new Error(`POST ${url} → ${r.status}: ${r.text.slice(0, 300)}`)
+    }
+  }))
+}
+
 export async function httpOk (method: string, url: string, body?: unknown, timeoutMs?: number): Promise<HttpResult> {
   const r = await httpJson(method, url, body, timeoutMs)
   if (r.status < 200 || r.status >= 300) throw new Error(`${method} ${url} → ${r.status}: ${r.text.slice(0, 300)}`)
