@@ -19,7 +19,15 @@ const QUERY_ENTITIES = Number(process.env.BENCH_QUERY_ENTITIES ?? 100_000)
 
 interface Run { rps: number, p50: number, p99: number, errors: number, non2xx: number }
 
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
+
+/**
+ * Measures `opts` for SECONDS after WARMUP_SECONDS of the same load (not counted): a node's first
+ * seconds under a new load run code V8 has not optimised yet (the first 5 s of creates on a fresh
+ * node came out at 2,800–5,700 req/s, the next 5 s at 5,900–6,500 on the same node).
+ */
 async function cannon (opts: autocannon.Options): Promise<Run> {
+  if (WARMUP_SECONDS > 0) await autocannon({ duration: WARMUP_SECONDS, connections: 32, ...opts })
   const r = await autocannon({ duration: SECONDS, connections: 32, ...opts })
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx }
 }
