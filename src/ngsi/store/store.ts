@@ -103,6 +103,9 @@ export interface EntityStoreComponents {
   signer?: DomainSigner
 }
 
+/** Records read from LevelDB per trip when reading them in order (start-up, compaction, snapshots). */
+const RECORD_CHUNK = 1000
+const RECORD_CHUNK_BYTES = 4 * 1024 * 1024
 /** How many entities a scan hands out at a time (and loads from LevelDB at a time on misses). */
 const SCAN_CHUNK = 256
 /** Target size of one signed envelope (JSON characters): several fit one gossip message (1 MiB). */
@@ -212,7 +215,7 @@ export class EntityStore {
     }
     let records = 0
     let lastReport = Date.now()
-    for await (const value of this.db.values({ gte: ENTITY_PREFIX, lt: ENTITY_PREFIX + HIGH })) {
+    for await (const value of this.recordValues()) {
       const rec = JSON.parse(value) as EntityRecord
       this.recordIds.add(rec.id)
       const view = viewOf(rec)
@@ -592,7 +595,7 @@ export class EntityStore {
       envelopes += dels.length - 1
     }
     const candidates: string[] = []
-    for await (const value of this.db.values({ gte: ENTITY_PREFIX, lt: ENTITY_PREFIX + HIGH })) {
+    for await (const value of this.recordValues()) {
       const rec = JSON.parse(value) as EntityRecord
       if (compactRecord(rec, before) !== rec) candidates.push(rec.id)
     }
@@ -621,11 +624,29 @@ export class EntityStore {
     return { envelopes, records }
   }
 
+  /**
+   * Every record's JSON, in id order. Read from LevelDB in chunks of ~RECORD_CHUNK_BYTES: the
+   * default iterator fetched 16 KiB (~20 records) per trip to LevelDB's thread, and a node holding
+   * 100,000 entities spent most of its start-up waiting for those trips.
+   */
+  private async * recordValues (range: { gte?: string, gt?: string } = { gte: ENTITY_PREFIX }, limit = -1): AsyncGenerator<string> {
+    const it = this.db.values({ ...range, lt: ENTITY_PREFIX + HIGH, limit, highWaterMarkBytes: RECORD_CHUNK_BYTES } as Parameters<Level<string, string>['values']>[0])
+    try {
+      for (;;) {
+        const values = await it.nextv(RECORD_CHUNK) as string[]
+        if (values.length === 0) return
+        yield * values
+      }
+    } finally {
+      await it.close()
+    }
+  }
+
   /** Records in id order after `after` (null: from the start), for anti-entropy snapshots. */
   async snapshotPage (after: string | null, limit: number): Promise<{ records: EntityRecord[], next: string | null }> {
     const records: EntityRecord[] = []
     const from = after == null ? { gte: ENTITY_PREFIX } : { gt: entityKey(after) }
-    for await (const value of this.db.values({ ...from, lt: ENTITY_PREFIX + HIGH, limit })) records.push(JSON.parse(value) as EntityRecord)
+    for await (const value of this.recordValues(from, limit)) records.push(JSON.parse(value) as EntityRecord)
     return { records, next: records.length === limit ? records[records.length - 1].id : null }
   }
 
