@@ -1,6 +1,6 @@
 /**
  * Geo-queries (ETSI GS CIM 009 clause 4.10): `georel`, `geometry`, `coordinates`, `geoproperty`,
- * evaluated with @turf/turf against an entity's GeoProperty instances.
+ * evaluated with turf (@turf/* packages) against an entity's GeoProperty instances.
  *
  * Relations read "entity geometry <georel> query geometry", with the OGC Simple Features meaning:
  * - `within`: the entity's geometry lies inside the query geometry (its boundary alone is not enough);
@@ -20,10 +20,21 @@
  * lines of a MultiLineString is not "within" it).
  */
 import type { BBox, Geometry, LineString, MultiPolygon, Point, Polygon, Position } from 'geojson'
-import {
-  area, bbox, booleanContains, booleanEqual, booleanIntersects, booleanOverlap, booleanPointOnLine, coordAll, distance,
-  feature, featureCollection, flattenEach, intersect, lineOverlap, lineString, pointToLineDistance, pointToPolygonDistance
-} from '@turf/turf'
+// turf's packages one by one: the @turf/turf bundle loads all ~120 of them (~0.18 s more at start).
+import { area } from '@turf/area'
+import { bbox } from '@turf/bbox'
+import { booleanContains } from '@turf/boolean-contains'
+import { booleanEqual } from '@turf/boolean-equal'
+import { booleanIntersects } from '@turf/boolean-intersects'
+import { booleanOverlap } from '@turf/boolean-overlap'
+import { booleanPointOnLine } from '@turf/boolean-point-on-line'
+import { distance } from '@turf/distance'
+import { feature, featureCollection, lineString } from '@turf/helpers'
+import { intersect } from '@turf/intersect'
+import { lineOverlap } from '@turf/line-overlap'
+import { coordAll, flattenEach } from '@turf/meta'
+import { pointToLineDistance } from '@turf/point-to-line-distance'
+import { pointToPolygonDistance } from '@turf/point-to-polygon-distance'
 import type { Entity } from '../types.ts'
 import { LOCATION } from '../types.ts'
 import { BadRequestDataError, InvalidRequestError } from '../errors.ts'
