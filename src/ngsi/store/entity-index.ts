@@ -17,8 +17,9 @@ export interface TypeStats {
   attrs: Map<string, number>
 }
 
-// sorted-btree is CommonJS with `exports.default`: under Node's ESM loader the class is `.default`.
-const BTree = sortedBtree.default
+// sorted-btree is CommonJS with `exports.default`: under Node's ESM loader the class is `.default`,
+// when this module is loaded as CommonJS (a test runner's require hook) it is the import itself.
+const BTree = (sortedBtree as unknown as { default?: typeof sortedBtree.default }).default ?? (sortedBtree as unknown as typeof sortedBtree.default)
 type IdSet = SortedBTree.default<string, undefined>
 
 function bump<K> (m: Map<K, number>, k: K, by: number): void {
@@ -44,6 +45,8 @@ export class EntityIndex {
   }
 
   apply (before: Entity | null, after: Entity | null): void {
+    // Most updates keep the entity's types and attributes (and their kinds): nothing indexed changes.
+    if (before != null && after != null && sameShape(before, after)) return
     if (before != null) this.count(before, -1)
     if (after != null) this.count(after, 1)
     const id = (after ?? before)?.id
@@ -116,6 +119,22 @@ export class EntityIndex {
       if (as.entities <= 0) this.attrs.delete(name)
     }
   }
+}
+
+/** Same types (in order) and the same attributes with instances of the same kinds. */
+function sameShape (b: Entity, a: Entity): boolean {
+  if (b.type !== a.type) {
+    if (b.type.length !== a.type.length) return false
+    for (let i = 0; i < a.type.length; i++) if (b.type[i] !== a.type[i]) return false
+  }
+  for (const name in a.attrs) {
+    const x = b.attrs[name]
+    const y = a.attrs[name]
+    if (x == null || x.length !== y.length) return false
+    for (let i = 0; i < y.length; i++) if (x[i].type !== y[i].type) return false
+  }
+  for (const name in b.attrs) if (!(name in a.attrs)) return false
+  return true
 }
 
 /** Merges sorted iterators into one sorted iterator without duplicates. */
