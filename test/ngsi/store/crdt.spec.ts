@@ -1,21 +1,12 @@
 import { strict as assert } from 'node:assert'
 import { compactRecord, emptyRecord, mergeChange, mergeRecords, viewOf, type Change, formatHlc, HybridClock, DEFAULT_INSTANCE } from '../../../src/ngsi/store/index.ts'
+import { seededRandom as rng } from '../../helpers/random.ts'
 
 const T = 'https://example.org/T'
 const X = 'https://example.org/x'
 const Y = 'https://example.org/y'
 const h = (ms: number, c = 0): string => formatHlc(ms, c)
 const prop = (value: unknown) => ({ type: 'Property' as const, value })
-
-/** Deterministic pseudo-random permutations (mulberry32), so failures reproduce. */
-function rng (seed: number): () => number {
-  return () => {
-    seed |= 0; seed = seed + 0x6D2B79F5 | 0
-    let t = Math.imul(seed ^ seed >>> 15, 1 | seed)
-    t = t + Math.imul(t ^ t >>> 7, 61 | t) ^ t
-    return ((t ^ t >>> 14) >>> 0) / 4294967296
-  }
-}
 
 function shuffle<T> (xs: T[], r: () => number): T[] {
   const a = [...xs]

@@ -1,20 +1,11 @@
 import { strict as assert } from 'node:assert'
 import { EntityIndex } from '../../../src/ngsi/store/entity-index.ts'
 import type { Attribute, AttributeKind, Entity } from '../../../src/ngsi/types.ts'
+import { seededRandom as random } from '../../helpers/random.ts'
 
 const TYPES = ['https://x/Room', 'https://x/Car', 'https://x/Sensor']
 const ATTRS = ['https://x/a', 'https://x/b', 'https://x/c', 'https://x/d']
 const KINDS: AttributeKind[] = ['Property', 'Relationship', 'GeoProperty']
-
-/** A small deterministic random generator (mulberry32), so that a failure can be replayed. */
-function random (seed: number): () => number {
-  return () => {
-    seed |= 0; seed = seed + 0x6D2B79F5 | 0
-    let t = Math.imul(seed ^ seed >>> 15, 1 | seed)
-    t = t + Math.imul(t ^ t >>> 7, 61 | t) ^ t
-    return ((t ^ t >>> 14) >>> 0) / 4294967296
-  }
-}
 
 function entityOf (id: string, rnd: () => number): Entity | null {
   if (rnd() < 0.15) return null
