@@ -17,12 +17,12 @@ export interface GossipBaselineOptions {
 
 /**
  * A raw gossipsub line A–B–C (three gossip-peer processes, A and C not connected), subscribed and
- * ready. `probe(n)` publishes one message of `size` bytes at A and resolves with its A→C latency
- * in ms (clocks of the same machine).
+ * ready. `probe()` publishes one message of `size` bytes at A and resolves with its A→C latency
+ * in ms (clocks of the same machine); messages are numbered 1, 2, 3, …
  */
 export interface RawLine {
   peers: Proc[]
-  probe: (n: number) => Promise<number>
+  probe: () => Promise<number>
   stop: () => Promise<void>
 }
 
@@ -43,9 +43,11 @@ export async function startRawLine (size = 1024): Promise<RawLine> {
     await stop()
     throw err
   }
+  let sent = 0
   return {
     peers,
-    probe: async (n) => {
+    probe: async () => {
+      const n = ++sent
       const got = c.next<{ at: number, sentAt: number }>(m => m.evt === 'recv' && m.n === n, 10_000)
       a.send({ cmd: 'send', count: n, size })
       const m = await got
@@ -65,7 +67,7 @@ export async function gossipBaseline (opts: GossipBaselineOptions = {}): Promise
   try {
     // Latency: one message at a time, the next once C has it.
     const latencies: number[] = []
-    for (let i = 1; i <= messages; i++) latencies.push(await line.probe(i))
+    for (let i = 1; i <= messages; i++) latencies.push(await line.probe())
     latencies.sort((x, y) => x - y)
 
     // Throughput: A floods with at most `window` messages not yet seen by C.

@@ -199,16 +199,14 @@ interface Latencies { visible: number[], ack: number[], raw: number[] }
  * under the same load, gaps and machine state. A baseline measured once at the start of the run
  * swung 2.8–4.7 ms p50 between runs on this VM, and the ratio with it.
  */
-let rawLine: RawLine | undefined
-let rawSeq = 0
-async function rawProbe (out: Latencies): Promise<void> {
-  if (rawLine == null) return
-  out.raw.push(await rawLine.probe(++rawSeq))
+async function rawProbe (raw: RawLine | undefined, out: Latencies): Promise<void> {
+  if (raw == null) return
+  out.raw.push(await raw.probe())
   await sleep(2)
 }
 
 /** PATCH at A, then GET at C (one in flight, POLL_MS apart) until it shows the value. */
-async function visibilityByPolling (t: Trio, writes: number): Promise<Latencies> {
+async function visibilityByPolling (t: Trio, writes: number, raw?: RawLine): Promise<Latencies> {
   const id = `urn:ngsi-ld:Probe:poll-${t.topology}`
   await httpOk('POST', `${t.a.domain.url}${NGSI}/entities`, { id, type: 'Probe', seq: { type: 'Property', value: 0 } })
   await pollUntil(async () => (await httpJson('GET', `${t.c.domain.url}${NGSI}/entities/${id}`)).status === 200, 'probe entity at C', 30_000)
@@ -216,7 +214,7 @@ async function visibilityByPolling (t: Trio, writes: number): Promise<Latencies>
   const patchUrl = `${t.a.domain.url}${NGSI}/entities/${encodeURIComponent(id)}/attrs`
   const out: Latencies = { visible: [], ack: [], raw: [] }
   for (let i = 1; i <= writes; i++) {
-    await rawProbe(out)
+    await rawProbe(raw, out)
     const t0 = performance.now()
     const ack = httpOk('PATCH', patchUrl, { seq: { type: 'Property', value: i } }).then(() => performance.now())
     ack.catch(() => {}) // awaited below; if polling fails first, its rejection must not go unhandled
@@ -236,7 +234,7 @@ async function visibilityByPolling (t: Trio, writes: number): Promise<Latencies>
 }
 
 /** PATCH at A; C notifies an HTTP receiver here through an NGSI-LD subscription. */
-async function visibilityByNotification (t: Trio, writes: number): Promise<Latencies> {
+async function visibilityByNotification (t: Trio, writes: number, raw?: RawLine): Promise<Latencies> {
   const id = `urn:ngsi-ld:Probe:notify-${t.topology}`
   const waiters = new Map<number, (at: number) => void>()
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -282,7 +280,7 @@ async function visibilityByNotification (t: Trio, writes: number): Promise<Laten
     const patchUrl = `${t.a.domain.url}${NGSI}/entities/${encodeURIComponent(id)}/attrs`
     const out: Latencies = { visible: [], ack: [], raw: [] }
     for (let i = 1; i <= writes; i++) {
-      await rawProbe(out)
+      await rawProbe(raw, out)
       const n = notification(i)
       try {
         const t0 = performance.now()
@@ -579,17 +577,16 @@ export async function replicationBench (baseline: Map<string, number>): Promise<
     try {
       const common = { topology: TOPOLOGY_TEXT[topology], ...CONFIG_NOTE }
       // A raw gossip line beside the trio, probed between the writes (rawProbe), for the ratios.
-      if (RAW_INTERLEAVED) rawLine = await startRawLine()
+      const rawLine = RAW_INTERLEAVED ? await startRawLine() : undefined
       let polled: Latencies
       let notified: Latencies
       try {
         process.stderr.write(`bench: replication ${topology}: visibility (${WRITES} writes, polling C) …\n`)
-        polled = await visibilityByPolling(t, WRITES)
+        polled = await visibilityByPolling(t, WRITES, rawLine)
         process.stderr.write(`bench: replication ${topology}: visibility (${WRITES} writes, subscription at C) …\n`)
-        notified = await visibilityByNotification(t, WRITES)
+        notified = await visibilityByNotification(t, WRITES, rawLine)
       } finally {
         await rawLine?.stop()
-        rawLine = undefined
       }
       for (const f of latencyFigures(`replication.visibility.${topology}`, polled, baseline, { method: `PATCH at A, GET at C until it shows the value (one GET in flight, ${POLL_MS} ms apart)`, ...common })) emit(f)
       for (const f of latencyFigures(`replication.visibility_notify.${topology}`, notified, baseline, { method: 'PATCH at A, NGSI-LD notification from C to a receiver in the bench process', ...common })) emit(f)

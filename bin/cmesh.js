@@ -1,9 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=64
-// Launcher for the `cmesh` command. (Its first line's Node.js flags are src/paths.ts NODE_FLAGS.)
-// It runs the compiled build (dist/, made by `npm run build`,
-// which `npm ci` runs) when it is newer than every source file, and otherwise the TypeScript
-// sources through tsx, so a developer's edits always take effect. Either way the polyfills load
-// before anything imports libp2p.
+// Launcher for the `cmesh` command (its first line's Node.js flags are src/paths.ts NODE_FLAGS).
+// It runs the compiled build (dist/, made by `npm run build`, which `npm ci` runs) when it is
+// newer than every source file, and otherwise the TypeScript sources through tsx, so a
+// developer's edits always take effect. Either way the polyfills load before anything imports
+// libp2p.
 import { buildIsCurrent } from './build-state.js'
 
 let main
