@@ -196,8 +196,12 @@ export class Mesh {
       streamMuxers: [yamux()],
       connectionGater: membersOnlyGater(this.policy, (peer, reason) => { membership?.countRefused(peer.toString(), reason) }),
       // The connection monitor pings every open connection; its round-trip time is what the
-      // membership table shows, and a connection that stops answering is closed (and redialled).
-      connectionMonitor: { enabled: true, pingInterval: this.init.pingIntervalMs },
+      // membership table shows. It does not close connections: on a busy one (a catch-up streaming
+      // 8 MiB frames on a loaded machine) a ping can outlast its adaptive timeout or overlap the
+      // next one (one ping stream per connection), and closing cut the sync stream mid-frame.
+      // A member that really stops answering goes silent and membership reconnects it
+      // (resetSilentConnection), unless it is busy on a request stream with us.
+      connectionMonitor: { enabled: true, pingInterval: this.init.pingIntervalMs, abortConnectionOnPingFailure: false },
       services: {
         identify: identify(),
         ping: ping(),
