@@ -58,6 +58,8 @@ export interface MeshInit {
   publishDelayMs?: number
   /** after an unclean shutdown, how long to look for own lost changes at peers, ms (default 30 000) */
   recoveryTimeoutMs?: number
+  /** how long a received change waits for the entity it changes before it is judged without it, ms (default 60 000) */
+  waitTimeoutMs?: number
   /**
    * Membership by certificate (default: none, the allowlist `members` alone decides): the
    * federation CA certificate and this domain's certificate (PEM; it must name this node's peer id
@@ -263,7 +265,7 @@ export class Mesh {
         store: this.c.replica.store,
         policy: this.c.replica.policy,
         log: this.c.log.child({ component: 'mesh:replication' })
-      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs, recoveryTimeoutMs: this.init.recoveryTimeoutMs })
+      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs, recoveryTimeoutMs: this.init.recoveryTimeoutMs, waitTimeoutMs: this.init.waitTimeoutMs })
       await this.replicatorService.start()
     }
     this.keeper.start()

@@ -38,6 +38,8 @@ export interface ReplicaStore {
   logSinceRaw: (origin: string, afterSeq: number, limit: number) => Promise<Array<{ to: number, json: string }>>
   applyEnvelopes: (items: Array<{ envelope: any, signed: SignedEnvelopeLike }>) => Promise<{ applied: number, duplicates: number }>
   skipRange: (origin: string, from: number, to: number) => Promise<void>
+  /** whether the entity is here (live): what a waiting envelope waits for */
+  holds: (id: string) => boolean
   /** the origin's envelopes up to this seq were compacted out of the log */
   logFloor: (origin: string) => number
   /** whole entity records in id order, for peers the log no longer reaches back to */
@@ -51,11 +53,20 @@ export interface ReplicaStore {
 
 /** The federation's rules for content (schema, who may write what), decided by the node. */
 export interface ReplicationPolicy {
-  /** null if the envelope may be applied, else the reason it may not */
-  check: (envelope: EnvelopeLike) => Promise<string | null>
+  /**
+   * null if the envelope may be applied, the reason it may not, or the entities it changes that
+   * must be here before it can be judged (`wait: false`: judge it as things stand). `batch` is one
+   * context per gossip message or sync frame, whose envelopes are checked in order before any is
+   * applied (an envelope is judged with what the earlier ones create).
+   */
+  check: (envelope: EnvelopeLike, opts: { wait: boolean, batch?: object }) => Promise<PolicyAnswer>
+  /** a new context for the envelopes of one message or frame */
+  newBatch: () => object
   /** a snapshot record with what this domain may accept of it (null: nothing) */
   checkRecord: (record: any) => Promise<any | null>
 }
+
+export type PolicyAnswer = string | null | { waitFor: string[] }
 
 export interface ReplicatorComponents {
   libp2p: Libp2p
@@ -81,6 +92,13 @@ export interface ReplicatorInit {
    * has been asked)
    */
   recoveryTimeoutMs?: number
+  /**
+   * How long an envelope may wait for an entity it changes (and does not create) to arrive before
+   * it is judged without it, ms (default 60 000)
+   */
+  waitTimeoutMs?: number
+  /** envelopes kept waiting at most; the oldest are dropped (anti-entropy brings them again; default 10 000) */
+  maxWaiting?: number
 }
 
 export interface PeerSyncState {
@@ -104,6 +122,12 @@ export interface ReplicationStats {
   syncApplied: number
   rejected: number
   replays: number
+  /** envelopes that waited for an entity they change to arrive first */
+  waited: number
+  /** …of which judged without it after waitTimeoutMs */
+  waitExpired: number
+  /** envelopes waiting now */
+  waiting: number
 }
 
 /**
@@ -112,7 +136,12 @@ export interface ReplicationStats {
  * skipped so that it is not asked for again. An envelope signed for a domain by another peer is not
  * final: skipping would hide the real domain's changes with those numbers.
  */
-type Verdict = { ok: true, envelope: EnvelopeLike } | { ok: false, reason: string, blame: 'sender' | 'origin', envelope?: EnvelopeLike, final?: boolean }
+type Verdict = { ok: true, envelope: EnvelopeLike } |
+{ ok: false, reason: string, blame: 'sender' | 'origin', envelope?: EnvelopeLike, final?: boolean } |
+{ ok: 'wait', envelope: EnvelopeLike, waitFor: string[] }
+
+/** A checked envelope the policy could not judge yet: it changes entities that are not here. */
+interface Waiting { envelope: EnvelopeLike, signed: SignedEnvelopeLike, waitFor: string[], since: number }
 
 /**
  * Replication of entity changes between domains: local envelopes are published on the federation
@@ -129,6 +158,12 @@ export class Replicator {
   private readonly maxQueued: number
   private readonly syncIntervalMs: number
   private readonly recoveryTimeoutMs: number
+  private readonly waitTimeoutMs: number
+  private readonly maxWaiting: number
+  /** envelopes waiting for entities they change, by `origin␀from` (insertion order: oldest first) */
+  private readonly waiting = new Map<string, Waiting>()
+  private retrying?: Promise<void>
+  private retryAgain = false
   private recoveryTimer?: NodeJS.Timeout
   private recovering = false
   private startedAt = 0
@@ -148,7 +183,7 @@ export class Replicator {
   private readonly seenGossip = new Set<string>()
   /** parsed and checked gossip messages, from the validator to the message handler */
   private readonly accepted = new WeakMap<Uint8Array, Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }>>()
-  readonly stats: ReplicationStats = { published: 0, publishedEnvelopes: 0, dropped: 0, notGossiped: 0, gossipApplied: 0, syncApplied: 0, rejected: 0, replays: 0 }
+  private readonly counters = { published: 0, publishedEnvelopes: 0, dropped: 0, notGossiped: 0, gossipApplied: 0, syncApplied: 0, rejected: 0, replays: 0, waited: 0, waitExpired: 0 }
   // Applied on the next turn of the event loop: gossipsub hands us the message before it forwards
   // it to its mesh peers, and applying first (merge, LevelDB write) made every relay hop wait for
   // it (a gossiped write reached the next domain ~0.5 ms later; measured with a line of three).
@@ -168,6 +203,12 @@ export class Replicator {
     this.maxQueued = init.maxQueued ?? 50_000
     this.syncIntervalMs = init.syncIntervalMs ?? 2000
     this.recoveryTimeoutMs = init.recoveryTimeoutMs ?? 30_000
+    this.waitTimeoutMs = init.waitTimeoutMs ?? 60_000
+    this.maxWaiting = init.maxWaiting ?? 10_000
+  }
+
+  get stats (): ReplicationStats {
+    return { ...this.counters, waiting: this.waiting.size }
   }
 
   async start (): Promise<void> {
@@ -208,7 +249,7 @@ export class Replicator {
     if (!this.running) return
     const size = Buffer.byteLength(json)
     if (size > MAX_GOSSIP_BYTES - 64) {
-      this.stats.notGossiped++
+      this.counters.notGossiped++
       return
     }
     this.queue.push({ json, size })
@@ -216,7 +257,7 @@ export class Replicator {
     while (this.queue.length > this.maxQueued) {
       const dropped = this.queue.shift() as { size: number }
       this.queueBytes -= dropped.size
-      this.stats.dropped++
+      this.counters.dropped++
     }
     if (this.queueBytes >= MAX_GOSSIP_BYTES / 2) { void this.flush(); return }
     if (this.cancelFlush != null) return
@@ -298,8 +339,8 @@ export class Replicator {
       try {
         // The same bytes as JSON.stringify({ v: 1, e: envelopes }), without serialising them again.
         await this.c.pubsub.publish(this.topic, Buffer.from(`{"v":1,"e":[${batch.join(',')}]}`))
-        this.stats.published++
-        this.stats.publishedEnvelopes += batch.length
+        this.counters.published++
+        this.counters.publishedEnvelopes += batch.length
       } catch (err) {
         // Peers that miss it catch up through anti-entropy.
         this.c.log.debug({ err }, 'publishing changes failed')
@@ -308,7 +349,7 @@ export class Replicator {
   }
 
   /** Checks one envelope: structure, origin binding, signature, then the federation's policy. */
-  private async check (signed: unknown, author?: string): Promise<Verdict> {
+  private async check (signed: unknown, author: string | undefined, batch: object): Promise<Verdict> {
     if (signed == null || typeof signed !== 'object') return { ok: false, reason: 'envelope is not an object', blame: 'sender' }
     const { d, s } = signed as Record<string, unknown>
     if (typeof d !== 'string' || typeof s !== 'string') return { ok: false, reason: 'envelope lacks data or signature', blame: 'sender' }
@@ -328,13 +369,67 @@ export class Replicator {
     if (!this.c.membership.bind(env.o, env.p)) {
       return { ok: false, reason: `domain ${env.o} belongs to peer ${this.c.membership.peerOf(env.o) ?? '?'}, not ${env.p}`, blame: 'origin', envelope: env }
     }
-    const refused = await this.c.policy.check(env)
-    if (refused != null) return { ok: false, reason: refused, blame: 'origin', envelope: env, final: true }
-    return { ok: true, envelope: env }
+    return await this.judge(env, true, batch)
+  }
+
+  /** The federation's policy on an envelope whose origin and signature are checked. */
+  private async judge (env: EnvelopeLike, wait: boolean, batch?: object): Promise<Verdict> {
+    const answer = await this.c.policy.check(env, { wait, batch })
+    if (answer == null) return { ok: true, envelope: env }
+    if (typeof answer === 'string') return { ok: false, reason: answer, blame: 'origin', envelope: env, final: true }
+    return { ok: 'wait', envelope: env, waitFor: answer.waitFor }
+  }
+
+  /** Keeps an envelope until the entities it waits for are here (or waitTimeoutMs has passed). */
+  private park (v: { envelope: EnvelopeLike, waitFor: string[] }, signed: SignedEnvelopeLike, since = Date.now()): void {
+    const key = `${v.envelope.o}\u0000${v.envelope.f}`
+    if (this.waiting.has(key)) return
+    this.waiting.set(key, { envelope: v.envelope, signed, waitFor: v.waitFor, since })
+    this.counters.waited++
+    // Dropped ones are not marked received: anti-entropy brings them again.
+    while (this.waiting.size > this.maxWaiting) this.waiting.delete(this.waiting.keys().next().value as string)
+  }
+
+  /**
+   * Judges again the waiting envelopes whose entities have arrived, and those that waited
+   * waitTimeoutMs (without them: an entity that never comes, a creation this domain refused);
+   * applies those accepted. Called after every apply and each sync interval.
+   */
+  private async retryWaiting (): Promise<void> {
+    if (this.retrying != null) { this.retryAgain = true; return await this.retrying }
+    if (this.waiting.size === 0 || !this.running) return
+    this.retrying = (async () => {
+      do {
+        this.retryAgain = false
+        const now = Date.now()
+        const ready: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }> = []
+        for (const [key, w] of [...this.waiting]) {
+          const expired = now - w.since >= this.waitTimeoutMs
+          if (!expired && !w.waitFor.some(id => this.c.store.holds(id))) continue
+          this.waiting.delete(key)
+          if (this.c.store.isRangeReceived(w.envelope.o, w.envelope.f, w.envelope.t)) continue
+          const v = await this.judge(w.envelope, !expired)
+          if (v.ok === true) {
+            if (expired) this.counters.waitExpired++
+            ready.push({ envelope: w.envelope, signed: w.signed })
+          } else if (v.ok === 'wait') {
+            this.waiting.set(key, { ...w, waitFor: v.waitFor })
+          } else {
+            this.reject(w.envelope.p, v.reason)
+            await this.c.store.skipRange(w.envelope.o, w.envelope.f, w.envelope.t)
+          }
+        }
+        if (ready.length > 0) this.counters.gossipApplied += (await this.c.store.applyEnvelopes(ready)).applied
+        // What was just applied may be what others wait for.
+        if (ready.length > 0 && this.waiting.size > 0) this.retryAgain = true
+      } while (this.retryAgain && this.running)
+    })().catch(err => { this.c.log.error({ err }, 'applying changes that waited for their entities failed') })
+      .finally(() => { this.retrying = undefined })
+    return await this.retrying
   }
 
   private reject (peer: string, reason: string): void {
-    this.stats.rejected++
+    this.counters.rejected++
     this.c.membership.countReject(peer, this.topic, reason)
   }
 
@@ -362,9 +457,17 @@ export class Replicator {
       return TopicValidatorResult.Reject
     }
     const good: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }> = []
+    const wait: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike, waitFor: string[] }> = []
     let replays = 0
+    const batch = this.c.policy.newBatch()
     for (const signed of body.e) {
-      const v = await this.check(signed, author)
+      const v = await this.check(signed, author, batch)
+      if (v.ok === 'wait') {
+        // Forwarded all the same: other domains may hold the entity and judge it now.
+        if (this.seenGossip.has(`${v.envelope.o}\u0000${v.envelope.t}`)) replays++
+        else wait.push({ ...v, signed: signed as SignedEnvelopeLike })
+        continue
+      }
       if (!v.ok) {
         this.reject(author, v.reason)
         // A policy refusal is final: do not let anti-entropy ask for it again.
@@ -376,11 +479,12 @@ export class Replicator {
       good.push({ envelope: v.envelope, signed: signed as SignedEnvelopeLike })
     }
     if (replays > 0) {
-      this.stats.replays += replays
+      this.counters.replays += replays
       this.reject(author, `replayed ${replays} envelope(s) already received by gossip`)
-      if (good.length === 0) return TopicValidatorResult.Reject
+      if (good.length === 0 && wait.length === 0) return TopicValidatorResult.Reject
     }
-    for (const g of good) {
+    for (const w of wait) this.park(w, w.signed)
+    for (const g of [...good, ...wait]) {
       this.seenGossip.add(`${g.envelope.o}\u0000${g.envelope.t}`)
       if (this.seenGossip.size > REPLAY_MEMORY) this.seenGossip.delete(this.seenGossip.values().next().value as string)
     }
@@ -398,16 +502,19 @@ export class Replicator {
     const items = this.accepted.get(msg.data)
     if (items == null) return
     this.accepted.delete(msg.data)
+    if (items.length === 0) return
     try {
       const r = await this.c.store.applyEnvelopes(items)
-      this.stats.gossipApplied += r.applied
+      this.counters.gossipApplied += r.applied
     } catch (err) {
       this.c.log.error({ err }, 'applying gossiped changes failed')
     }
+    if (this.waiting.size > 0) await this.retryWaiting()
   }
 
   private syncRound (): void {
     if (!this.running) return
+    if (this.waiting.size > 0) void this.retryWaiting()
     const mine = this.c.store.versionVector()
     // Every connected member, alive or not: a member whose gossip stopped reaching us (and so
     // looks dead) while its connection stays up is exactly the one anti-entropy must repair.
@@ -475,6 +582,7 @@ export class Replicator {
           if (accepted.length < message.r.length) this.reject(peer, `anti-entropy: ${message.r.length - accepted.length} snapshot record(s) refused by policy`)
           await this.c.store.mergeSnapshot(accepted, [])
           st.received += accepted.length
+          if (this.waiting.size > 0) await this.retryWaiting()
           continue
         }
         if (Array.isArray(message.covered)) {
@@ -492,8 +600,13 @@ export class Replicator {
           this.syncVv.set(peer, Object.fromEntries(Object.entries(vv).filter(([, n]) => Number.isSafeInteger(n)) as Array<[string, number]>))
         }
         const good: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }> = []
+        const batch = this.c.policy.newBatch()
         for (const signed of message.e) {
-          const v = await this.check(signed)
+          const v = await this.check(signed, undefined, batch)
+          if (v.ok === 'wait') {
+            if (!this.c.store.isRangeReceived(v.envelope.o, v.envelope.f, v.envelope.t)) this.park(v, signed as SignedEnvelopeLike)
+            continue
+          }
           if (v.ok) {
             if (!this.c.store.isRangeReceived(v.envelope.o, v.envelope.f, v.envelope.t)) good.push({ envelope: v.envelope, signed: signed as SignedEnvelopeLike })
             continue
@@ -506,9 +619,10 @@ export class Replicator {
         }
         if (good.length > 0) {
           const r = await this.c.store.applyEnvelopes(good)
-          this.stats.syncApplied += r.applied
+          this.counters.syncApplied += r.applied
           st.received += good.length
         }
+        if (this.waiting.size > 0) await this.retryWaiting()
       }
     } catch (err) {
       frames.abort(err as Error)
@@ -554,7 +668,12 @@ export class Replicator {
         headed = true
         return `{"vv":${JSON.stringify(mine)},`
       }
-      outer: for (const [origin, wm] of Object.entries(mine)) {
+      // Origins in a rotating order: a caller holding back one origin's change until another
+      // origin's creation of its entity arrives is not served the first origin's backlog alone,
+      // round after round.
+      const origins = Object.entries(mine)
+      const start = origins.length > 0 ? Math.floor(Math.random() * origins.length) : 0
+      outer: for (const [origin, wm] of [...origins.slice(start), ...origins.slice(0, start)]) {
         let after = Math.max(typeof theirs[origin] === 'number' ? theirs[origin] : 0, this.c.store.logFloor(origin))
         const upTo = origin === callerDomain ? Infinity : wm
         while (after < upTo) {

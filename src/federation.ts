@@ -95,11 +95,6 @@ export class NodeFederation implements Federation {
     while (!this.c.store.isVisible(origin, n) && Date.now() < deadline) await new Promise(r => setTimeout(r, 10))
   }
 
-  /** The check the mesh runs on received envelopes. */
-  async checkEnvelope (env: Envelope): Promise<string | null> {
-    return await this.policy.checkEnvelope(env)
-  }
-
   /**
    * A hash of the live entities (as clients see them, canonical JSON, in id order) and the
    * version vector. Two domains with the same entity hash hold the same data. Cached until the

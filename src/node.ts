@@ -28,7 +28,7 @@ import { ContextResolver } from './ngsi/context/index.ts'
 import { mergeAttribute } from './ngsi/entity/index.ts'
 import { ngsiApi, allowedMethods } from './ngsi/api/index.ts'
 import { SubscriptionManager } from './ngsi/subscriptions/index.ts'
-import { WritePolicy } from './ngsi/policy.ts'
+import { newPolicyBatch, WritePolicy, type PolicyBatch } from './ngsi/policy.ts'
 import { DEFAULT_VOCAB } from './ngsi/types.ts'
 import { formatHlc, type Envelope } from './ngsi/store/index.ts'
 import { NodeFederation } from './federation.ts'
@@ -227,7 +227,11 @@ export class ContinuumNode {
         log,
         getLoad: () => this.load.get(),
         getApiUrl: () => this.apiUrl,
-        replica: { store, policy: { check: async (env) => await policy.checkEnvelope(env as unknown as Envelope), checkRecord: async (r) => await policy.checkRecord(r) } }
+        replica: { store, policy: {
+          check: async (env, opts) => await policy.checkEnvelope(env as unknown as Envelope, { wait: opts.wait, batch: opts.batch as PolicyBatch | undefined }),
+          newBatch: newPolicyBatch,
+          checkRecord: async (r) => await policy.checkRecord(r)
+        } }
       }, {
         domain: config.domain.name,
         fqdn: config.domain.fqdn,
@@ -246,6 +250,7 @@ export class ContinuumNode {
         syncIntervalMs: config.replication.syncIntervalMs,
         publishDelayMs: config.replication.publishDelayMs,
         recoveryTimeoutMs: config.replication.recoveryTimeoutMs,
+        waitTimeoutMs: config.replication.waitTimeoutMs,
         certificates: certificate != null ? { caCertPem: certificate.caCertPem, certPem: certificate.certPem } : undefined
       })
       await this.meshService.start()

@@ -136,25 +136,52 @@ export class WritePolicy {
     return null
   }
 
-  /** Checks a received envelope: every change well-formed and allowed for its origin. */
-  async checkEnvelope (env: Envelope): Promise<string | null> {
+  /**
+   * Checks a received envelope: every change well-formed and allowed for its origin. Null: it may
+   * be applied; a string: why it may not; `waitFor`: it changes entities this node holds no
+   * record of and does not create them, so who may write them cannot be told yet (a typeless
+   * update may be a member's write to another domain's new entity, relayed ahead of its creation):
+   * ask again once they are here, or with `wait: false` to judge it as it stands.
+   *
+   * `batch` carries what earlier envelopes of the same message or frame, accepted but not applied
+   * yet, create: later changes to those entities are judged against them.
+   */
+  async checkEnvelope (env: Envelope, opts: { wait?: boolean, batch?: PolicyBatch } = {}): Promise<PolicyVerdict> {
     for (const ch of env.c) {
       if (!validateChange(ch)) {
         const e = validateChange.errors?.[0]
         return `malformed change ${(ch as { n?: unknown })?.n as string ?? '?'}: ${e?.instancePath ?? ''} ${e?.message ?? ''}`.trim()
       }
     }
-    // Every change is judged against the entity as it is before the envelope. Only entities of a
-    // judged type, before (the index knows) or after the change, need reading: the rest are
-    // anyone's, whatever they hold. They are read at once (one by one, a catch-up on a cold cache
-    // spent its time in single LevelDB reads; reading them all, in parsing every record twice).
+    const batch = opts.batch?.created
+    // Changes that neither create their entity nor find it here (live in the index, a tombstone
+    // on disk, created earlier in this envelope or batch) wait for it.
+    if (opts.wait !== false) {
+      const createdHere = new Set<string>()
+      const unknown = new Set<string>()
+      for (const ch of env.c) {
+        if (ch.c === 1) { createdHere.add(ch.id); continue }
+        if (!createdHere.has(ch.id) && batch?.has(ch.id) !== true && !this.store.index.has(ch.id)) unknown.add(ch.id)
+      }
+      if (unknown.size > 0) {
+        const held = await Promise.all([...unknown].map(async id => (await this.store.getRecord(id)) != null))
+        const waitFor = [...unknown].filter((_, i) => !held[i])
+        if (waitFor.length > 0) return { waitFor }
+      }
+    }
+    // Every change is judged against the entity as it is before the envelope (or as an earlier
+    // envelope of the batch creates it). Only entities of a judged type, before (the index knows)
+    // or after the change, need reading: the rest are anyone's, whatever they hold. They are read
+    // at once (one by one, a catch-up on a cold cache spent its time in single LevelDB reads;
+    // reading them all, in parsing every record twice).
     const judged = this.judged
     const needed = env.c.filter(ch => ch.t?.some(t => judged.has(t)) === true || this.store.index.hasAnyType(ch.id, judged)).map(ch => ch.id)
     const current = needed.length > 0 ? await this.store.getMany(needed) : new Map<string, Entity>()
     for (const ch of env.c) {
-      const refused = this.checkChange(ch, current.get(ch.id) ?? null)
+      const refused = this.checkChange(ch, current.get(ch.id) ?? batch?.get(ch.id) ?? null)
       if (refused != null) return refused
     }
+    if (batch != null) for (const ch of env.c) if (ch.c === 1) batch.set(ch.id, pendingOf(ch))
     return null
   }
 
@@ -208,6 +235,25 @@ export class WritePolicy {
     }
     return null
   }
+}
+
+/** What the write policy needs of an entity a change creates. */
+type PendingEntity = Pick<Entity, 'id' | 'type' | 'attrs' | 'owner'>
+
+/** Entities created by the envelopes of one gossip message or sync frame checked so far. */
+export interface PolicyBatch { created: Map<string, PendingEntity> }
+
+export function newPolicyBatch (): PolicyBatch {
+  return { created: new Map() }
+}
+
+/** The policy's answer for an envelope: null (apply it), the reason it is refused, or what it waits for. */
+export type PolicyVerdict = string | null | { waitFor: string[] }
+
+function pendingOf (ch: Change): PendingEntity {
+  const attrs: Record<string, Attribute[]> = {}
+  for (const [name, , value] of ch.a ?? []) if (name === DOMAIN_RELATIONSHIP && value != null) attrs[name] = [value]
+  return { id: ch.id, type: ch.t ?? [], attrs, owner: ch.o }
 }
 
 function relationshipDomain (instances: Attribute[] | undefined): string | null {

@@ -5,6 +5,9 @@ import { entitiesTopic } from '../../mesh/index.ts'
 import { api, cleanup, digest, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
 
 const E = '/ngsi-ld/v1/entities'
+const WAIT_MS = 8000
+const CPU = 'https://uri.etsi.org/ngsi-ld/default-context/cpuCores'
+const ROOM = 'https://uri.etsi.org/ngsi-ld/default-context/Room'
 const room = (id: string, temp: number) => ({ id, type: 'Room', temperature: { type: 'Property', value: temp } })
 const ie = (domain: string, n: number) => ({
   id: `urn:ngsi-ld:InfrastructureElement:${domain}:${n}`,
@@ -154,7 +157,8 @@ describe('replication between domains', function () {
       signer = createSigner((await loadOrCreateDomainKey(m.dataDir)).privateKey)
       // M is a member for A (so A connects to it and hears it), but not for B or C.
       await A.stop()
-      A = nodeFor(a, { members: [b, c, m] })
+      // A judges a change still waiting for its entity after 8 s as things stand (default 60 s).
+      A = nodeFor(a, { members: [b, c, m], config: { replication: { syncIntervalMs: 300, waitTimeoutMs: WAIT_MS } } })
       await A.start()
       M = nodeFor(m, { members: [a], bootstrap: [a] })
       await M.start()
@@ -220,6 +224,59 @@ describe('replication between domains', function () {
       await publish(msg)
       await waitFor(() => rejectsOf(A, m.peerId) > before, 'A to count the replay')
       assert.ok((A.mesh.replicator?.stats.replays ?? 0) >= 1)
+    })
+
+    /** Publishes until A has seen it (right after refusals, A's gossipsub may ignore M for a while). */
+    const publishUntil = async (msg: unknown, seen: () => boolean, what: string): Promise<void> => {
+      await waitFor(async () => {
+        if (seen()) return true
+        await publish(msg)
+        return false
+      }, what, 30_000, 1000)
+    }
+    const waited = (): number => A.mesh.replicator?.stats.waited ?? 0
+
+    it('a forged change relayed ahead of the creation of another domain\'s entity waits for it, and is then refused', async () => {
+      // M knows the id of B's new infrastructure element before A does (it relays B's gossip, say)
+      // and sends its own write to it first. A cannot tell whose entity it is yet: it waits.
+      const id = 'urn:ngsi-ld:InfrastructureElement:domain-b:race'
+      const before = { rejects: rejectsOf(A, m.peerId), waited: waited() }
+      await publishUntil({ v: 1, e: [envelope('domain-m', 20, [change(id, 'domain-m', 20, { a: [[CPU, '@none', { type: 'Property', value: 1024 }]] })])] }, () => waited() > before.waited, 'A to hold M\'s change back')
+      assert.equal((await api(A, 'GET', `${E}/${id}`)).status, 404, 'nothing applied while it waits')
+      assert.equal(A.mesh.replicator?.stats.waiting, 1)
+      assert.equal((await api(B, 'POST', E, { ...ie('domain-b', 0), id })).status, 201)
+      await waitFor(() => rejectsOf(A, m.peerId) > before.rejects, 'A to refuse M\'s change once B\'s creation is there')
+      assert.equal(A.mesh.replicator?.stats.waiting, 0)
+      assert.equal((await api(A, 'GET', `${E}/${id}`)).body?.cpuCores?.value, 4, 'B\'s value, not M\'s')
+      assert.equal(A.ngsi.store.isReceived('domain-m', 20), true, 'the refusal is final')
+      // (Digests differ here: A alone holds M's entities.)
+      const atB = await api(B, 'GET', `${E}/${id}?options=sysAttrs`)
+      assert.deepEqual((await api(A, 'GET', `${E}/${id}?options=sysAttrs`)).body, atB.body, 'A holds the entity as its owner wrote it')
+    })
+
+    it('a change that arrives before the creation of its entity is applied once the creation is there', async () => {
+      const id = 'urn:ngsi-ld:Room:late'
+      const before = waited()
+      await publishUntil({ v: 1, e: [envelope('domain-m', 22, [change(id, 'domain-m', 22, { a: [[CPU, '@none', { type: 'Property', value: 2 }]] })])] }, () => waited() > before, 'A to hold M\'s update back')
+      await publish({ v: 1, e: [envelope('domain-m', 21, [change(id, 'domain-m', 21, { c: 1, t: [ROOM], a: [['https://uri.etsi.org/ngsi-ld/default-context/name', '@none', { type: 'Property', value: 'late' }]] })])] })
+      const got = await waitFor(async () => { const r = await api(A, 'GET', `${E}/${id}`); return r.body?.cpuCores != null ? r.body : null }, 'A to apply the creation, then the update')
+      assert.equal(got.name.value, 'late')
+      assert.equal(got.cpuCores.value, 2)
+      assert.equal(A.mesh.replicator?.stats.waiting, 0)
+    })
+
+    it('a change whose entity never comes is judged as things stand after waitTimeoutMs', async () => {
+      const id = 'urn:ngsi-ld:Room:never'
+      const before = { waited: waited(), expired: A.mesh.replicator?.stats.waitExpired ?? 0 }
+      await publishUntil({ v: 1, e: [envelope('domain-m', 23, [change(id, 'domain-m', 23, { a: [[CPU, '@none', { type: 'Property', value: 3 }]] })])] }, () => waited() > before.waited, 'A to hold M\'s change back')
+      const heldAt = Date.now()
+      assert.equal(A.ngsi.store.isReceived('domain-m', 23), false)
+      await waitFor(() => A.ngsi.store.isReceived('domain-m', 23), 'A to judge it after the wait', 3 * WAIT_MS)
+      assert.ok(Date.now() - heldAt >= WAIT_MS - 1500, 'not before its time')
+      const counters = (await api(A, 'GET', '/mesh/v1/peers')).body.replication
+      assert.equal(counters.waitExpired, before.expired + 1)
+      assert.equal(counters.waiting, 0)
+      assert.ok(counters.waited >= 3)
     })
 
     it('a non-member cannot publish at all: it is never connected', () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { pino } from 'pino'
 import { EntityStore, DEFAULT_INSTANCE, type Change, type Envelope } from '../../src/ngsi/store/index.ts'
-import { WritePolicy, DEFAULT_OWNED_TYPES } from '../../src/ngsi/policy.ts'
+import { WritePolicy, DEFAULT_OWNED_TYPES, newPolicyBatch } from '../../src/ngsi/policy.ts'
 import { DEFAULT_VOCAB } from '../../src/ngsi/types.ts'
 import { cleanup, tempDir } from '../helpers/index.ts'
 
@@ -40,12 +40,12 @@ describe('ngsi write policy: checking received envelopes', () => {
 
   it('refuses a change to an owned entity by another domain, even when the change names no type', async () => {
     const refused = await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:InfrastructureElement:a1', a: [[DEFAULT_VOCAB + 'cpuCores', DEFAULT_INSTANCE, prop(64)]] }]))
-    assert.match(refused ?? '', /domain-b may not write urn:ngsi-ld:InfrastructureElement:a1, which belongs to domain-a/)
+    assert.match(String(refused), /domain-b may not write urn:ngsi-ld:InfrastructureElement:a1, which belongs to domain-a/)
   })
 
   it('refuses a change that gives an entity of an owned type to another domain', async () => {
     const refused = await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:InfrastructureElement:b9', c: 1, t: [IE], a: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-c')]] }]))
-    assert.match(refused ?? '', /may not assign urn:ngsi-ld:InfrastructureElement:b9 to domain domain-c/)
+    assert.match(String(refused), /may not assign urn:ngsi-ld:InfrastructureElement:b9 to domain domain-c/)
   })
 
   it('accepts changes to entities of no owned type without reading them; reads only the owned ones', async () => {
@@ -63,6 +63,38 @@ describe('ngsi write policy: checking received envelopes', () => {
 
   it('a room that becomes an owned type is judged as one', async () => {
     const refused = await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:Room:r1', t: [IE], a: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-c')]] }]))
-    assert.match(refused ?? '', /may not assign urn:ngsi-ld:Room:r1 to domain domain-c/)
+    assert.match(String(refused), /may not assign urn:ngsi-ld:Room:r1 to domain domain-c/)
+  })
+  describe('changes to entities this domain does not hold yet', () => {
+    const cores = (n: number) => [[DEFAULT_VOCAB + 'cpuCores', DEFAULT_INSTANCE, prop(n)]] as Change['a']
+    const newIe = 'urn:ngsi-ld:InfrastructureElement:a-new'
+
+    it('a change that does not create its entity waits for it; without waiting it is judged as things stand', async () => {
+      const env = envelope('domain-b', [{ id: newIe, a: cores(1) }, { id: 'urn:ngsi-ld:Room:r1', a: [['https://example.org/temperature', DEFAULT_INSTANCE, prop(1)]] }])
+      assert.deepEqual(await policy.checkEnvelope(env), { waitFor: [newIe] })
+      assert.equal(await policy.checkEnvelope(env, { wait: false }), null, 'an entity of no known type is anyone\'s')
+    })
+
+    it('a change to an entity created earlier in the same envelope does not wait', async () => {
+      assert.equal(await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:Room:fresh', c: 1, t: [ROOM] }, { id: 'urn:ngsi-ld:Room:fresh', a: cores(2) }])), null)
+    })
+
+    it('in one message or frame, a change is judged against what an earlier envelope creates: a relayed creation cannot carry a forged write behind it', async () => {
+      const batch = newPolicyBatch()
+      assert.equal(await policy.checkEnvelope(envelope('domain-c', [{ id: newIe, c: 1, t: [IE], a: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-c')]] }]), { batch }), null)
+      assert.match(String(await policy.checkEnvelope(envelope('domain-b', [{ id: newIe, a: cores(64) }]), { batch })), /domain-b may not write urn:ngsi-ld:InfrastructureElement:a-new, which belongs to domain-c/)
+      assert.equal(await policy.checkEnvelope(envelope('domain-c', [{ id: newIe, a: cores(8) }]), { batch }), null, 'its owner may')
+      // A refused envelope creates nothing for the rest of the batch.
+      const other = newPolicyBatch()
+      assert.match(String(await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:Room:x', c: 1, t: [IE], a: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-c')]] }]), { batch: other })), /may not assign/)
+      assert.deepEqual(await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:Room:x', a: cores(1) }]), { batch: other }), { waitFor: ['urn:ngsi-ld:Room:x'] })
+    })
+
+    it('a deleted entity is held (its tombstone): a change to it does not wait', async () => {
+      await store.mutate('urn:ngsi-ld:Room:gone', () => ({ create: true, types: [ROOM] }))
+      await store.mutate('urn:ngsi-ld:Room:gone', () => ({ deleteEntity: true }))
+      assert.equal(store.holds('urn:ngsi-ld:Room:gone'), false)
+      assert.equal(await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:Room:gone', a: cores(3) }])), null)
+    })
   })
 })

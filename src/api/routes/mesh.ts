@@ -69,7 +69,10 @@ const Peers = Type.Object({
     gossipApplied: Type.Integer({ description: 'changes applied from gossip' }),
     syncApplied: Type.Integer({ description: 'changes applied from anti-entropy' }),
     rejected: Type.Integer({ description: 'envelopes or messages rejected (forged, malformed, not allowed)' }),
-    replays: Type.Integer({ description: 'envelopes received again by gossip (replays)' })
+    replays: Type.Integer({ description: 'envelopes received again by gossip (replays)' }),
+    waited: Type.Integer({ description: 'envelopes that changed an entity not held here and waited for it to arrive before being judged' }),
+    waitExpired: Type.Integer({ description: 'waiting envelopes judged without their entity after replication.waitTimeoutMs' }),
+    waiting: Type.Integer({ description: 'envelopes waiting now' })
   }))
 })
 

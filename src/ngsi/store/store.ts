@@ -318,6 +318,11 @@ export class EntityStore {
     return out
   }
 
+  /** Whether the entity is here and not deleted (the index knows, no read). */
+  holds (id: string): boolean {
+    return this.index.has(id)
+  }
+
   /** The replicated record (registers with stamps), for anti-entropy and diagnostics. */
   async getRecord (id: string): Promise<EntityRecord | null> {
     const r = (await this.loadRecords([id])).get(id)
