@@ -41,6 +41,17 @@ describe('REST API: health, mesh, docs, errors', function () {
     assert.equal(body.members[1].state, 'dead', 'a member never heard from is not alive')
   })
 
+  it('a lone node logs its writes for later peers but gossips them to nobody', async () => {
+    const peers = async (): Promise<{ published: number, unsent: number }> => (await (await fetch(`${base}/mesh/v1/peers`)).json() as { replication: { published: number, unsent: number } }).replication
+    const before = await peers()
+    const res = await fetch(`${base}/ngsi-ld/v1/entities`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'urn:ngsi-ld:Room:alone', type: 'Room' }) })
+    assert.equal(res.status, 201)
+    const after = await peers()
+    assert.equal(after.unsent, before.unsent + 1)
+    assert.equal(after.published, before.published)
+    assert.equal((await node.ngsi.store.logSince('api-test', node.ngsi.store.lastLocalSeq() - 1, 10)).length, 1, 'the change is in the log, for anti-entropy')
+  })
+
   it('serves the OpenAPI document at /docs/json and the UI at /docs', async () => {
     const doc = await (await fetch(`${base}/docs/json`)).json() as { openapi: string, paths: Record<string, unknown> }
     assert.match(doc.openapi, /^3\./)

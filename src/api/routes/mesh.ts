@@ -66,6 +66,7 @@ const Peers = Type.Object({
     publishedEnvelopes: Type.Integer(),
     dropped: Type.Integer({ description: 'local envelopes dropped from the gossip queue (anti-entropy delivers them)' }),
     notGossiped: Type.Integer({ description: 'local envelopes too large for one gossip message (anti-entropy delivers them)' }),
+    unsent: Type.Integer({ description: 'local envelopes not gossiped because no peer was subscribed (anti-entropy delivers them)' }),
     gossipApplied: Type.Integer({ description: 'changes applied from gossip' }),
     syncApplied: Type.Integer({ description: 'changes applied from anti-entropy' }),
     rejected: Type.Integer({ description: 'envelopes or messages rejected (forged, malformed, not allowed)' }),
