@@ -20,7 +20,8 @@ export interface EnvelopeLike {
   p: string
   f: number
   t: number
-  c: Array<{ o: string, n: number }>
+  /** the changes (the policy checks the rest of their shape) */
+  c: Array<{ o: string, n: number, id?: string }>
   /** 'skip': numbers f…t carry no change (the origin lost them in a crash); `c` is empty */
   k?: 'skip'
 }
@@ -99,6 +100,8 @@ export interface ReplicatorInit {
   waitTimeoutMs?: number
   /** envelopes kept waiting at most; the oldest are dropped (anti-entropy brings them again; default 10 000) */
   maxWaiting?: number
+  /** …and their bytes at most (default 64 MiB) */
+  maxWaitingBytes?: number
 }
 
 export interface PeerSyncState {
@@ -164,8 +167,14 @@ export class Replicator {
   private readonly maxWaiting: number
   /** envelopes waiting for entities they change, by `origin␀from` (insertion order: oldest first) */
   private readonly waiting = new Map<string, Waiting>()
+  /** entity id → keys of the envelopes waiting for it */
+  private readonly waitingOn = new Map<string, Set<string>>()
+  private waitingBytes = 0
   private retrying?: Promise<void>
-  private retryAgain = false
+  /** entities applied since the last pass over the waiting envelopes, that some wait for */
+  private readonly arrived = new Set<string>()
+  private retryAll = false
+  private readonly maxWaitingBytes: number
   private recoveryTimer?: NodeJS.Timeout
   private recovering = false
   private startedAt = 0
@@ -207,6 +216,7 @@ export class Replicator {
     this.recoveryTimeoutMs = init.recoveryTimeoutMs ?? 30_000
     this.waitTimeoutMs = init.waitTimeoutMs ?? 60_000
     this.maxWaiting = init.maxWaiting ?? 10_000
+    this.maxWaitingBytes = init.maxWaitingBytes ?? 64 * 1024 * 1024
   }
 
   get stats (): ReplicationStats {
@@ -389,50 +399,88 @@ export class Replicator {
   }
 
   /** Keeps an envelope until the entities it waits for are here (or waitTimeoutMs has passed). */
-  private park (v: { envelope: EnvelopeLike, waitFor: string[] }, signed: SignedEnvelopeLike, since = Date.now()): void {
+  private park (v: { envelope: EnvelopeLike, waitFor: string[] }, signed: SignedEnvelopeLike, since?: number): void {
     const key = `${v.envelope.o}\u0000${v.envelope.f}`
     if (this.waiting.has(key)) return
-    this.waiting.set(key, { envelope: v.envelope, signed, waitFor: v.waitFor, since })
-    this.counters.waited++
-    // Dropped ones are not marked received: anti-entropy brings them again.
-    while (this.waiting.size > this.maxWaiting) this.waiting.delete(this.waiting.keys().next().value as string)
+    if (since == null) this.counters.waited++
+    this.waiting.set(key, { envelope: v.envelope, signed, waitFor: v.waitFor, since: since ?? Date.now() })
+    this.waitingBytes += signed.d.length
+    for (const id of v.waitFor) {
+      let keys = this.waitingOn.get(id)
+      if (keys == null) { keys = new Set(); this.waitingOn.set(id, keys) }
+      keys.add(key)
+    }
+    // The oldest go first; they are not marked received, so anti-entropy brings them again.
+    while (this.waiting.size > this.maxWaiting || this.waitingBytes > this.maxWaitingBytes) {
+      const oldest = this.waiting.keys().next().value as string
+      this.unpark(oldest)
+    }
+  }
+
+  private unpark (key: string): Waiting | undefined {
+    const w = this.waiting.get(key)
+    if (w == null) return undefined
+    this.waiting.delete(key)
+    this.waitingBytes -= w.signed.d.length
+    for (const id of w.waitFor) {
+      const keys = this.waitingOn.get(id)
+      keys?.delete(key)
+      if (keys?.size === 0) this.waitingOn.delete(id)
+    }
+    return w
   }
 
   /**
-   * Judges again the waiting envelopes whose entities have arrived, and those that waited
-   * waitTimeoutMs (without them: an entity that never comes, a creation this domain refused);
-   * applies those accepted. Called after every apply and each sync interval.
+   * Judges again the waiting envelopes that wait for one of `ids` (entities just applied) or, with
+   * `all`, every waiting envelope, including those that waited waitTimeoutMs (judged without their
+   * entity: one that never comes, or whose creation this domain refused); applies those accepted.
+   * Called after every apply (with the ids it changed) and each sync interval (all).
    */
-  private async retryWaiting (): Promise<void> {
-    if (this.retrying != null) { this.retryAgain = true; return await this.retrying }
+  private async retryWaiting (opts: { ids?: Iterable<string>, all?: boolean }): Promise<void> {
     if (this.waiting.size === 0 || !this.running) return
+    if (opts.all === true) this.retryAll = true
+    for (const id of opts.ids ?? []) if (this.waitingOn.has(id)) this.arrived.add(id)
+    if (!this.retryAll && this.arrived.size === 0) return
+    // A running pass picks up what was just noted.
+    if (this.retrying != null) return await this.retrying
     this.retrying = (async () => {
-      do {
-        this.retryAgain = false
+      while (this.running && (this.retryAll || this.arrived.size > 0)) {
+        const all = this.retryAll
+        const keys = all ? [...this.waiting.keys()] : [...new Set([...this.arrived].flatMap(id => [...(this.waitingOn.get(id) ?? [])]))]
+        this.retryAll = false
+        this.arrived.clear()
         const now = Date.now()
         const ready: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }> = []
-        for (const [key, w] of [...this.waiting]) {
-          const expired = now - w.since >= this.waitTimeoutMs
+        for (const key of keys) {
+          const w = this.waiting.get(key)
+          if (w == null) continue
+          const expired = all && now - w.since >= this.waitTimeoutMs
           if (!expired && !w.waitFor.some(id => this.c.store.holds(id))) continue
-          this.waiting.delete(key)
+          this.unpark(key)
           if (this.c.store.isRangeReceived(w.envelope.o, w.envelope.f, w.envelope.t)) continue
           const v = await this.judge(w.envelope, !expired)
           if (v.ok === true) {
             if (expired) this.counters.waitExpired++
             ready.push({ envelope: w.envelope, signed: w.signed })
           } else if (v.ok === 'wait') {
-            this.waiting.set(key, { ...w, waitFor: v.waitFor })
+            this.park(v, w.signed, w.since)
           } else {
             this.reject(w.envelope.p, v.reason)
             await this.c.store.skipRange(w.envelope.o, w.envelope.f, w.envelope.t)
           }
         }
-        if (ready.length > 0) this.counters.gossipApplied += (await this.c.store.applyEnvelopes(ready)).applied
-        // What was just applied may be what others wait for.
-        if (ready.length > 0 && this.waiting.size > 0) this.retryAgain = true
-      } while (this.retryAgain && this.running)
+        if (ready.length > 0) {
+          this.counters.gossipApplied += (await this.c.store.applyEnvelopes(ready)).applied
+          // What was just applied may be what others wait for.
+          for (const id of idsOf(ready)) if (this.waitingOn.has(id)) this.arrived.add(id)
+        }
+      }
     })().catch(err => { this.c.log.error({ err }, 'applying changes that waited for their entities failed') })
-      .finally(() => { this.retrying = undefined })
+      .finally(() => {
+        this.retrying = undefined
+        // Noted after the last pass had looked (between its end and this callback).
+        if (this.arrived.size > 0 || this.retryAll) void this.retryWaiting({})
+      })
     return await this.retrying
   }
 
@@ -517,12 +565,12 @@ export class Replicator {
     } catch (err) {
       this.c.log.error({ err }, 'applying gossiped changes failed')
     }
-    if (this.waiting.size > 0) await this.retryWaiting()
+    if (this.waiting.size > 0) await this.retryWaiting({ ids: idsOf(items) })
   }
 
   private syncRound (): void {
     if (!this.running) return
-    if (this.waiting.size > 0) void this.retryWaiting()
+    if (this.waiting.size > 0) void this.retryWaiting({ all: true })
     const mine = this.c.store.versionVector()
     // Every connected member, alive or not: a member whose gossip stopped reaching us (and so
     // looks dead) while its connection stays up is exactly the one anti-entropy must repair.
@@ -590,7 +638,7 @@ export class Replicator {
           if (accepted.length < message.r.length) this.reject(peer, `anti-entropy: ${message.r.length - accepted.length} snapshot record(s) refused by policy`)
           await this.c.store.mergeSnapshot(accepted, [])
           st.received += accepted.length
-          if (this.waiting.size > 0) await this.retryWaiting()
+          if (this.waiting.size > 0) await this.retryWaiting({ ids: accepted.map(r => (r as { id: string }).id) })
           continue
         }
         if (Array.isArray(message.covered)) {
@@ -630,7 +678,7 @@ export class Replicator {
           this.counters.syncApplied += r.applied
           st.received += good.length
         }
-        if (this.waiting.size > 0) await this.retryWaiting()
+        if (this.waiting.size > 0) await this.retryWaiting({ ids: idsOf(good) })
       }
     } catch (err) {
       frames.abort(err as Error)
@@ -713,6 +761,11 @@ export class Replicator {
       frames.abort(err as Error)
     }
   }
+}
+
+/** The entities the changes of these envelopes touch. */
+function * idsOf (items: Array<{ envelope: EnvelopeLike }>): Generator<string> {
+  for (const { envelope } of items) for (const ch of envelope.c) if (typeof ch.id === 'string') yield ch.id
 }
 
 function checkHeader (env: EnvelopeLike): string | null {
