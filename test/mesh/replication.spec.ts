@@ -103,6 +103,10 @@ describe('replication between domains', function () {
     await C.stop()
     for (let i = 0; i < 40; i++) await api(i % 2 === 0 ? A : B, 'POST', E, room(`urn:ngsi-ld:Room:down-${i}`, i))
     assert.equal((await api(A, 'POST', '/ngsi-ld/v1/entityOperations/upsert', Array.from({ length: 200 }, (_, i) => room(`urn:ngsi-ld:Room:bulk-${i}`, i)))).status, 201)
+    // B updates rooms A created: C may get B's updates (typeless) before A's creations, and then
+    // holds them until the creations are there.
+    await waitFor(async () => (await api(B, 'GET', `${E}/urn:ngsi-ld:Room:bulk-199`)).status === 200, 'B to hold A\'s rooms')
+    for (let i = 0; i < 200; i += 20) assert.equal((await api(B, 'PATCH', `${E}/urn:ngsi-ld:Room:bulk-${i}/attrs`, { temperature: { type: 'Property', value: 1000 + i } })).status, 204)
     C = nodeFor(c, { members: [a, b], bootstrap: [a, b] })
     await C.start()
     await waitFor(async () => await converged([A, B, C]), 'C to catch up (equal digests)', 30_000)
@@ -110,6 +114,8 @@ describe('replication between domains', function () {
     assert.ok(d.entities >= 244)
     const dA = await digest(A)
     assert.deepEqual(d.versionVector, dA.versionVector)
+    for (let i = 0; i < 200; i += 20) assert.equal((await api(C, 'GET', `${E}/urn:ngsi-ld:Room:bulk-${i}`)).body.temperature.value, 1000 + i)
+    assert.equal(C.mesh.replicator?.stats.waiting, 0)
   })
 
   it('catches up a backlog of many megabytes, streamed in rounds larger than one frame', async () => {
