@@ -215,6 +215,7 @@ export class ContinuumNode {
       const policy = new WritePolicy(store, {
         domain: config.domain.name,
         ownedTypes: config.replication.ownedTypes.map(t => t.includes(':') ? t : DEFAULT_VOCAB + t),
+        ownerInId: config.replication.ownerInId,
         signedDocuments: {
           type: REVOCATION_TYPE,
           attr: DOCUMENT_ATTR,

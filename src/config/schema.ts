@@ -87,6 +87,7 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false }),
   replication: Type.Object({
     ownedTypes: Type.Array(Type.String({ minLength: 1 }), { description: 'entity types that only their own domain may write (terms of the core context, or IRIs)' }),
+    ownerInId: Type.Boolean({ description: 'entities of owned types whose id has the aerOS form urn:ngsi-ld:<Type>:<domain>:<local id> belong to <domain>, whatever they hold (ownership then never depends on which creation arrives first)' }),
     syncIntervalMs: Millis('how often to pull missing changes from peers that are ahead (anti-entropy)'),
     publishDelayMs: Type.Integer({ minimum: 0, maximum: 10_000, description: 'longest delay before local changes are gossiped, ms (batching)' }),
     forwardTimeoutMs: Millis('time limit of a write forwarded to the owning domain', 100),
@@ -164,6 +165,9 @@ export const DEFAULT_CONFIG: NodeConfig = {
   },
   replication: {
     ownedTypes: ['Domain', 'InfrastructureElement', 'LowLevelOrchestrator'],
+    // Off: ids need not follow the aerOS form, and an id such as
+    // urn:ngsi-ld:InfrastructureElement:rack-1:node-7 must not be read as belonging to "rack-1".
+    ownerInId: false,
     syncIntervalMs: 2000,
     // A few ms of batching turns a burst of writes into one signed gossip message.
     publishDelayMs: 5,

@@ -7,6 +7,7 @@
  */
 import { Ajv } from 'ajv'
 import { viewOf, type EntityStore, type Change, type EntityRecord, type Envelope } from './store/index.ts'
+import { BadRequestDataError } from './errors.ts'
 import { DEFAULT_VOCAB, type Attribute, type Entity } from './types.ts'
 
 /** The aerOS relationship from an infrastructure entity to its domain. */
@@ -70,6 +71,13 @@ export interface WritePolicyInit {
   domain: string
   /** expanded type IRIs whose entities belong to one domain */
   ownedTypes: string[]
+  /**
+   * Entities of owned types whose id has the aerOS form `urn:ngsi-ld:<Type>:<domain>:<local id>`
+   * belong to `<domain>`, whatever they hold (as a Domain entity belongs to the domain its id
+   * names): who may write them is then known from the id alone, so it never depends on which
+   * creation arrived first (default false: ids need not follow the form)
+   */
+  ownerInId?: boolean
   /** entities of this type must carry a `document` the check accepts (CA-signed revocation lists) */
   signedDocuments?: { type: string, attr: string, isValid: (doc: unknown) => boolean, isNewer: (doc: unknown, held: unknown) => boolean }
 }
@@ -80,6 +88,8 @@ export class WritePolicy {
   private readonly signed?: WritePolicyInit['signedDocuments']
   /** the types whose entities the policy looks at: owned ones and the signed-document type */
   private readonly judged: Set<string>
+  /** `urn:ngsi-ld:<Type>:` of each owned type but Domain, when ownerInId */
+  private readonly idPrefixes: string[]
   readonly domain: string
 
   constructor (store: EntityStore, init: WritePolicyInit) {
@@ -88,6 +98,22 @@ export class WritePolicy {
     this.signed = init.signedDocuments
     this.judged = new Set([...this.owned, ...(init.signedDocuments != null ? [init.signedDocuments.type] : [])])
     this.domain = init.domain
+    this.idPrefixes = init.ownerInId === true
+      ? init.ownedTypes.filter(t => t !== DOMAIN_TYPE).map(t => `urn:ngsi-ld:${t.slice(Math.max(t.lastIndexOf('/'), t.lastIndexOf('#')) + 1)}:`)
+      : []
+  }
+
+  /**
+   * The domain an id names, with ownerInId: `urn:ngsi-ld:InfrastructureElement:edge-1:node-7` →
+   * `edge-1` (for the owned types); null for other ids.
+   */
+  idNamedOwner (id: string): string | null {
+    for (const p of this.idPrefixes) {
+      if (!id.startsWith(p)) continue
+      const i = id.indexOf(':', p.length)
+      if (i > p.length && i < id.length - 1) return id.slice(p.length, i)
+    }
+    return null
   }
 
   isOwnedType (types: readonly string[]): boolean {
@@ -100,6 +126,8 @@ export class WritePolicy {
    * relationship points at; failing both, to the domain that created it.
    */
   ownerOf (entity: Pick<Entity, 'id' | 'type' | 'attrs' | 'owner'>): string | null {
+    const named = this.idNamedOwner(entity.id)
+    if (named != null) return named
     if (!this.isOwnedType(entity.type)) return null
     if (entity.type.includes(DOMAIN_TYPE)) {
       const fromId = domainFromUrn(entity.id)
@@ -115,6 +143,12 @@ export class WritePolicy {
    * is the entity as the write would make it (create, replace, upsert), if known.
    */
   async ownerForWrite (id: string, incoming?: Pick<Entity, 'id' | 'type' | 'attrs'>): Promise<string | null> {
+    const named = this.idNamedOwner(id)
+    if (named != null) {
+      const target = relationshipDomain(incoming?.attrs[DOMAIN_RELATIONSHIP])
+      if (target != null && target !== named) throw new BadRequestDataError(`${id} belongs to domain ${named} (its id names it); its domain relationship cannot point at ${target}`, { id })
+      return named === this.domain ? null : named
+    }
     const current = await this.store.get(id)
     // Most writes touch types no domain owns, before or after: nothing to work out (a batch of
     // 1,000 entities spent its time here copying each entity to ask).
@@ -161,7 +195,7 @@ export class WritePolicy {
       const unknown = new Set<string>()
       for (const ch of env.c) {
         if (ch.c === 1) { createdHere.add(ch.id); continue }
-        if (!createdHere.has(ch.id) && batch?.has(ch.id) !== true && !this.store.index.has(ch.id)) unknown.add(ch.id)
+        if (!createdHere.has(ch.id) && batch?.has(ch.id) !== true && !this.store.index.has(ch.id) && this.idNamedOwner(ch.id) == null) unknown.add(ch.id)
       }
       if (unknown.size > 0) {
         const held = await Promise.all([...unknown].map(async id => (await this.store.getRecord(id)) != null))
@@ -196,8 +230,9 @@ export class WritePolicy {
     const local = await this.store.get(rec.id)
     const view = viewOf(rec)
     const types = [...(local?.type ?? []), ...(view?.type ?? [])]
-    if (!this.isOwnedType(types)) return rec
-    const owner = (local != null ? this.ownerOf(local) : null) ?? (view != null ? this.ownerOf(view) : null)
+    const named = this.idNamedOwner(rec.id)
+    if (named == null && !this.isOwnedType(types)) return rec
+    const owner = named ?? (local != null ? this.ownerOf(local) : null) ?? (view != null ? this.ownerOf(view) : null)
     if (owner == null) return rec
     for (const k of ['created', 'types', 'scope', 'deleted'] as const) if (rec[k] != null && rec[k].o !== owner) delete rec[k]
     for (const [name, instances] of Object.entries(rec.attrs ?? {})) {
@@ -218,6 +253,12 @@ export class WritePolicy {
         if (held != null && !signed.isNewer(value.value, held)) return `${ch.o} tried to replace ${ch.id} with an older document`
       }
     }
+    // An id that names its domain decides alone, whatever this domain holds.
+    const named = this.idNamedOwner(ch.id)
+    if (named != null) {
+      if (ch.o !== named) return `${ch.o} may not write ${ch.id}, which belongs to ${named} (its id names it)`
+      return this.checkDomainRelationship(ch)
+    }
     const types = ch.t ?? current?.type ?? []
     if (!this.isOwnedType(types) && (current == null || !this.isOwnedType(current.type))) return null
     if (current != null) {
@@ -228,6 +269,11 @@ export class WritePolicy {
       const named = domainFromUrn(ch.id)
       if (named != null && named !== ch.o) return `${ch.o} may not write the Domain entity of ${named}`
     }
+    return this.checkDomainRelationship(ch)
+  }
+
+  /** A change may point an entity's `domain` relationship at its own domain only. */
+  private checkDomainRelationship (ch: Change): string | null {
     for (const [name, , value] of ch.a ?? []) {
       if (name !== DOMAIN_RELATIONSHIP || value == null) continue
       const target = relationshipDomain([value])

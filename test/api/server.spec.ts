@@ -12,7 +12,7 @@ describe('REST API: health, mesh, docs, errors', function () {
   before(async () => {
     d = await prepareDomain('api-test')
     const other = await prepareDomain('other')
-    node = nodeFor(d, { members: [other], logger: memoryLogger().log, config: { api: { host: '127.0.0.1', port: d.apiPort, bodyLimit: 2048 } } })
+    node = nodeFor(d, { members: [other], logger: memoryLogger().log, config: { api: { host: '127.0.0.1', port: d.apiPort, bodyLimit: 2048 }, replication: { ownerInId: true } } })
     await node.start()
     base = node.apiUrl
   })
@@ -50,6 +50,21 @@ describe('REST API: health, mesh, docs, errors', function () {
     assert.equal(after.unsent, before.unsent + 1)
     assert.equal(after.published, before.published)
     assert.equal((await node.ngsi.store.logSince('api-test', node.ngsi.store.lastLocalSeq() - 1, 10)).length, 1, 'the change is in the log, for anti-entropy')
+  })
+
+  it('with replication.ownerInId, refuses a write that points an element whose id names this domain at another (400), in a batch per entity', async () => {
+    const element = (n: number, domain: string) => ({ id: `urn:ngsi-ld:InfrastructureElement:api-test:${n}`, type: 'InfrastructureElement', domain: { type: 'Relationship', object: `urn:ngsi-ld:Domain:${domain}` } })
+    const post = async (path: string, body: unknown): Promise<Response> => await fetch(`${base}/ngsi-ld/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const res = await post('/entities', element(1, 'other'))
+    assert.equal(res.status, 400)
+    const problem = await res.json() as { type: string, detail: string }
+    assert.equal(problem.type, 'https://uri.etsi.org/ngsi-ld/errors/BadRequestData')
+    assert.match(problem.detail, /belongs to domain api-test \(its id names it\)/)
+    const batch = await post('/entityOperations/upsert', [element(2, 'api-test'), element(3, 'other')])
+    assert.equal(batch.status, 207)
+    const result = await batch.json() as { success: string[], errors: Array<{ entityId: string, error: { type: string } }> }
+    assert.deepEqual(result.success, ['urn:ngsi-ld:InfrastructureElement:api-test:2'])
+    assert.deepEqual(result.errors.map(e => [e.entityId, e.error.type]), [['urn:ngsi-ld:InfrastructureElement:api-test:3', 'https://uri.etsi.org/ngsi-ld/errors/BadRequestData']])
   })
 
   it('serves the OpenAPI document at /docs/json and the UI at /docs', async () => {

@@ -97,4 +97,40 @@ describe('ngsi write policy: checking received envelopes', () => {
       assert.equal(await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:Room:gone', a: cores(3) }])), null)
     })
   })
+
+  describe('with replication.ownerInId: ids of owned types that name a domain', () => {
+    let byId: WritePolicy
+    const named = 'urn:ngsi-ld:InfrastructureElement:domain-a:node-7'
+    before(() => { byId = new WritePolicy(store, { domain: 'domain-a', ownedTypes: DEFAULT_OWNED_TYPES.map(t => DEFAULT_VOCAB + t), ownerInId: true }) })
+
+    it('reads the owner from the id (aerOS form), for the owned types only', () => {
+      assert.equal(byId.idNamedOwner(named), 'domain-a')
+      assert.equal(byId.idNamedOwner('urn:ngsi-ld:LowLevelOrchestrator:edge-1:k8s'), 'edge-1')
+      assert.equal(byId.idNamedOwner('urn:ngsi-ld:InfrastructureElement:solo'), null, 'no local part')
+      assert.equal(byId.idNamedOwner('urn:ngsi-ld:InfrastructureElement::x'), null, 'empty domain')
+      assert.equal(byId.idNamedOwner('urn:ngsi-ld:Room:domain-a:1'), null, 'not an owned type')
+      assert.equal(policy.idNamedOwner(named), null, 'off by default')
+    })
+
+    it('refuses another domain\'s change to such an entity at once, held here or not, even a creation that claims it', async () => {
+      assert.equal(store.holds(named), false)
+      assert.match(String(await byId.checkEnvelope(envelope('domain-b', [{ id: named, a: [[DEFAULT_VOCAB + 'cpuCores', DEFAULT_INSTANCE, prop(1)]] }]))), /domain-b may not write .*node-7, which belongs to domain-a \(its id names it\)/)
+      // The race the id closes: a member that creates the entity before the owner's creation arrives.
+      assert.match(String(await byId.checkEnvelope(envelope('domain-b', [{ id: named, c: 1, t: [IE], a: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-b')]] }]))), /belongs to domain-a/)
+      assert.match(String(await byId.checkEnvelope(envelope('domain-b', [{ id: named, c: 1, t: [ROOM] }]))), /belongs to domain-a/, 'whatever type it claims')
+    })
+
+    it('accepts the named domain\'s own changes without waiting, but not one that points the entity elsewhere', async () => {
+      assert.equal(await byId.checkEnvelope(envelope('domain-a', [{ id: named, a: [[DEFAULT_VOCAB + 'cpuCores', DEFAULT_INSTANCE, prop(2)]] }])), null)
+      assert.equal(await byId.checkEnvelope(envelope('domain-a', [{ id: named, c: 1, t: [IE], a: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-a')]] }])), null)
+      assert.match(String(await byId.checkEnvelope(envelope('domain-a', [{ id: named, c: 1, t: [IE], a: [[DOMAIN_REL, DEFAULT_INSTANCE, rel('domain-c')]] }]))), /may not assign .* to domain domain-c/)
+      assert.deepEqual(await byId.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:InfrastructureElement:solo', a: [] }])), { waitFor: ['urn:ngsi-ld:InfrastructureElement:solo'] }, 'other ids: as before')
+    })
+
+    it('sends API writes to the named domain, and refuses one that would point the entity at another', async () => {
+      assert.equal(await byId.ownerForWrite('urn:ngsi-ld:InfrastructureElement:domain-c:x'), 'domain-c', 'not held here: the id says')
+      assert.equal(await byId.ownerForWrite(named, { id: named, type: [IE], attrs: { [DOMAIN_REL]: [rel('domain-a')] } }), null, 'ours')
+      await assert.rejects(byId.ownerForWrite(named, { id: named, type: [IE], attrs: { [DOMAIN_REL]: [rel('domain-c')] } }), (err: Error & { type?: string }) => err.name === 'BadRequestDataError' && /belongs to domain domain-a/.test(err.message))
+    })
+  })
 })

@@ -119,7 +119,13 @@ async function forwardForeign<T> (federation: Federation | undefined, req: Fasti
   if (federation == null || req.headers[FORWARDED_BY] != null) { out.local = items; return out }
   const groups = new Map<string, Array<Item<T>>>()
   for (const item of items) {
-    const owner = await federation.policy.ownerForWrite(item.id, item.incoming)
+    let owner: string | null
+    try {
+      owner = await federation.policy.ownerForWrite(item.id, item.incoming)
+    } catch (err) {
+      out.errors.push({ entityId: item.id, error: err as Error })
+      continue
+    }
     if (owner == null) { out.local.push(item); continue }
     const g = groups.get(owner)
     if (g == null) groups.set(owner, [item]); else g.push(item)
