@@ -460,7 +460,10 @@ export class Replicator {
           if (this.c.store.isRangeReceived(w.envelope.o, w.envelope.f, w.envelope.t)) continue
           const v = await this.judge(w.envelope, !expired)
           if (v.ok === true) {
-            if (expired) this.counters.waitExpired++
+            if (expired) {
+              this.counters.waitExpired++
+              this.c.log.info({ origin: w.envelope.o, from: w.envelope.f, to: w.envelope.t, waitedFor: w.waitFor.slice(0, 5) }, 'changes that waited for their entity were judged without it (waitTimeoutMs passed)')
+            }
             ready.push({ envelope: w.envelope, signed: w.signed })
           } else if (v.ok === 'wait') {
             this.park(v, w.signed, w.since)
