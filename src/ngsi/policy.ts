@@ -190,7 +190,9 @@ export class WritePolicy {
     const batch = opts.batch?.created
     // Changes that neither create their entity nor find it here (live in the index, a tombstone
     // on disk, created earlier in this envelope or batch) wait for it.
-    if (opts.wait !== false) {
+    // Our own changes coming back (after an unclean shutdown) were judged when we made them; one
+    // that waited could be skipped by the recovery as lost.
+    if (opts.wait !== false && env.o !== this.domain) {
       const createdHere = new Set<string>()
       const unknown = new Set<string>()
       for (const ch of env.c) {

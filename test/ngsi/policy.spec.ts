@@ -75,6 +75,10 @@ describe('ngsi write policy: checking received envelopes', () => {
       assert.equal(await policy.checkEnvelope(env, { wait: false }), null, 'an entity of no known type is anyone\'s')
     })
 
+    it('this domain\'s own changes (coming back after an unclean shutdown) never wait', async () => {
+      assert.equal(await policy.checkEnvelope(envelope('domain-a', [{ id: newIe, a: cores(5) }])), null)
+    })
+
     it('a change to an entity created earlier in the same envelope does not wait', async () => {
       assert.equal(await policy.checkEnvelope(envelope('domain-b', [{ id: 'urn:ngsi-ld:Room:fresh', c: 1, t: [ROOM] }, { id: 'urn:ngsi-ld:Room:fresh', a: cores(2) }])), null)
     })
