@@ -606,8 +606,15 @@ export class Replicator {
     try {
       const cursor: { snapshotAfter?: string | null } = {}
       for (let round = 0; round < 1000 && this.running; round++) {
+        const before = { received: st.received, position: positionOf(this.c.store.versionVector()) }
         const more = await this.pullRound(peer, st, cursor)
         if (!more) break
+        // A round that brought nothing new (what it sent is held, or waits for an entity) would
+        // be sent again as it is: try again at the next sync interval, in another order.
+        if (st.received === before.received && positionOf(this.c.store.versionVector()) === before.position) {
+          this.c.log.debug({ peer, round }, 'anti-entropy round brought nothing new; pausing until the next interval')
+          break
+        }
       }
       st.state = 'idle'
       st.lastError = null
@@ -764,6 +771,13 @@ export class Replicator {
       frames.abort(err as Error)
     }
   }
+}
+
+/** How far a version vector reaches in all (grows with every change received). */
+function positionOf (vv: Record<string, number>): number {
+  let n = 0
+  for (const k in vv) n += vv[k]
+  return n
 }
 
 /** The entities the changes of these envelopes touch. */
