@@ -60,6 +60,8 @@ export interface MeshInit {
   recoveryTimeoutMs?: number
   /** how long a received change waits for the entity it changes before it is judged without it, ms (default 60 000) */
   waitTimeoutMs?: number
+  /** received envelopes that may wait for their entity at once (default 10 000) */
+  maxWaiting?: number
   /**
    * Membership by certificate (default: none, the allowlist `members` alone decides): the
    * federation CA certificate and this domain's certificate (PEM; it must name this node's peer id
@@ -265,7 +267,7 @@ export class Mesh {
         store: this.c.replica.store,
         policy: this.c.replica.policy,
         log: this.c.log.child({ component: 'mesh:replication' })
-      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs, recoveryTimeoutMs: this.init.recoveryTimeoutMs, waitTimeoutMs: this.init.waitTimeoutMs })
+      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs, recoveryTimeoutMs: this.init.recoveryTimeoutMs, waitTimeoutMs: this.init.waitTimeoutMs, maxWaiting: this.init.maxWaiting })
       await this.replicatorService.start()
     }
     this.keeper.start()

@@ -252,6 +252,7 @@ export class ContinuumNode {
         publishDelayMs: config.replication.publishDelayMs,
         recoveryTimeoutMs: config.replication.recoveryTimeoutMs,
         waitTimeoutMs: config.replication.waitTimeoutMs,
+        maxWaiting: config.replication.maxWaiting,
         certificates: certificate != null ? { caCertPem: certificate.caCertPem, certPem: certificate.certPem } : undefined
       })
       await this.meshService.start()

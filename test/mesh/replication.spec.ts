@@ -6,6 +6,7 @@ import { api, cleanup, digest, nodeFor, prepareDomain, waitFor, type TestDomain 
 
 const E = '/ngsi-ld/v1/entities'
 const WAIT_MS = 8000
+const MAX_WAITING = 3
 const CPU = 'https://uri.etsi.org/ngsi-ld/default-context/cpuCores'
 const ROOM = 'https://uri.etsi.org/ngsi-ld/default-context/Room'
 const room = (id: string, temp: number) => ({ id, type: 'Room', temperature: { type: 'Property', value: temp } })
@@ -164,7 +165,7 @@ describe('replication between domains', function () {
       // M is a member for A (so A connects to it and hears it), but not for B or C.
       await A.stop()
       // A judges a change still waiting for its entity after 8 s as things stand (default 60 s).
-      A = nodeFor(a, { members: [b, c, m], config: { replication: { syncIntervalMs: 300, waitTimeoutMs: WAIT_MS } } })
+      A = nodeFor(a, { members: [b, c, m], config: { replication: { syncIntervalMs: 300, waitTimeoutMs: WAIT_MS, maxWaiting: MAX_WAITING } } })
       await A.start()
       M = nodeFor(m, { members: [a], bootstrap: [a] })
       await M.start()
@@ -283,6 +284,14 @@ describe('replication between domains', function () {
       assert.equal(counters.waitExpired, before.expired + 1)
       assert.equal(counters.waiting, 0)
       assert.ok(counters.waited >= 3)
+    })
+
+    it('keeps at most replication.maxWaiting envelopes waiting; the oldest are dropped unmarked, for anti-entropy to bring again', async () => {
+      const before = waited()
+      const ids = [30, 31, 32, 33, 34].map(n => ({ n, id: `urn:ngsi-ld:Room:unborn-${n}` }))
+      await publishUntil({ v: 1, e: ids.map(({ n, id }) => envelope('domain-m', n, [change(id, 'domain-m', n, { a: [[CPU, '@none', { type: 'Property', value: n }]] })])) }, () => waited() >= before + 5, 'A to hold the five back')
+      assert.equal(A.mesh.replicator?.stats.waiting, MAX_WAITING)
+      for (const { n } of ids) assert.equal(A.ngsi.store.isReceived('domain-m', n), false, `change ${n} is not marked received`)
     })
 
     it('a non-member cannot publish at all: it is never connected', () => {
