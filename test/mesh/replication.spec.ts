@@ -279,7 +279,7 @@ describe('replication between domains', function () {
       const heldAt = Date.now()
       assert.equal(A.ngsi.store.isReceived('domain-m', 23), false)
       await waitFor(() => A.ngsi.store.isReceived('domain-m', 23), 'A to judge it after the wait', 3 * WAIT_MS)
-      assert.ok(Date.now() - heldAt >= WAIT_MS - 1500, 'not before its time')
+      assert.ok(Date.now() - heldAt >= WAIT_MS - 3000, 'not before its time (held at most ~1 s before heldAt, polled each second)')
       const counters = (await api(A, 'GET', '/mesh/v1/peers')).body.replication
       assert.equal(counters.waitExpired, before.expired + 1)
       assert.equal(counters.waiting, 0)
