@@ -249,7 +249,7 @@ export class Replicator {
     this.c.pubsub.topicValidators.delete(this.topic)
     try { this.c.pubsub.unsubscribe(this.topic) } catch { /* already stopped */ }
     await this.c.libp2p.unhandle(this.protocol).catch(() => {})
-    await Promise.allSettled([...this.syncing.values()])
+    await Promise.allSettled([...this.syncing.values(), ...(this.retrying != null ? [this.retrying] : [])])
   }
 
   /**
