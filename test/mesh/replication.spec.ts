@@ -179,6 +179,17 @@ describe('replication between domains', function () {
       const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : new TextEncoder().encode(JSON.stringify(body))
       await M.mesh.libp2p.services.pubsub.publish(entitiesTopic('test'), bytes)
     }
+    /**
+     * Publishes again each second until A has seen it: right after refusals, A's gossipsub may
+     * ignore M for a while (its score), and a message it never sees proves nothing.
+     */
+    const publishUntil = async (msg: unknown, seen: () => boolean, what: string): Promise<void> => {
+      await waitFor(async () => {
+        if (seen()) return true
+        await publish(msg)
+        return false
+      }, what, 30_000, 1000)
+    }
     const envelope = (origin: string, n: number, changes: unknown[]) => {
       const d = JSON.stringify({ o: origin, p: m.peerId, f: n, t: n + changes.length - 1, c: changes })
       return { d, s: Buffer.from(signer.sign(Buffer.from(d))).toString('base64') }
@@ -208,13 +219,7 @@ describe('replication between domains', function () {
       const next = B.ngsi.store.lastLocalSeq() + 1
       const before = rejectsOf(A, m.peerId)
       const forged = { v: 1, e: [envelope('domain-b', next, [change('urn:ngsi-ld:Room:forged-b', 'domain-b', next, { c: 1, t: ['https://x/T'] })])] }
-      // Published again each second until A has judged it: right after the refusals above, A's
-      // gossipsub may ignore M for a while (its score), and a message it never sees proves nothing.
-      await waitFor(async () => {
-        if (rejectsOf(A, m.peerId) > before) return true
-        await publish(forged)
-        return false
-      }, 'A to count the reject', 30_000, 1000)
+      await publishUntil(forged, () => rejectsOf(A, m.peerId) > before, 'A to count the reject')
       // B's real change with that number still arrives (gossip; the skip would have hidden it).
       assert.equal((await api(B, 'POST', E, room('urn:ngsi-ld:Room:real-b', 5))).status, 201)
       assert.equal(B.ngsi.store.lastLocalSeq(), next)
@@ -233,14 +238,6 @@ describe('replication between domains', function () {
       assert.ok((A.mesh.replicator?.stats.replays ?? 0) >= 1)
     })
 
-    /** Publishes until A has seen it (right after refusals, A's gossipsub may ignore M for a while). */
-    const publishUntil = async (msg: unknown, seen: () => boolean, what: string): Promise<void> => {
-      await waitFor(async () => {
-        if (seen()) return true
-        await publish(msg)
-        return false
-      }, what, 30_000, 1000)
-    }
     const waited = (): number => A.mesh.replicator?.stats.waited ?? 0
 
     it('a forged change relayed ahead of the creation of another domain\'s entity waits for it, and is then refused', async () => {
