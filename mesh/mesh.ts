@@ -62,6 +62,8 @@ export interface MeshInit {
   waitTimeoutMs?: number
   /** received envelopes that may wait for their entity at once (default 10 000) */
   maxWaiting?: number
+  /** …and their bytes (signed JSON) at most (default 64 MiB) */
+  maxWaitingBytes?: number
   /**
    * Membership by certificate (default: none, the allowlist `members` alone decides): the
    * federation CA certificate and this domain's certificate (PEM; it must name this node's peer id
@@ -267,7 +269,7 @@ export class Mesh {
         store: this.c.replica.store,
         policy: this.c.replica.policy,
         log: this.c.log.child({ component: 'mesh:replication' })
-      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs, recoveryTimeoutMs: this.init.recoveryTimeoutMs, waitTimeoutMs: this.init.waitTimeoutMs, maxWaiting: this.init.maxWaiting })
+      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs, recoveryTimeoutMs: this.init.recoveryTimeoutMs, waitTimeoutMs: this.init.waitTimeoutMs, maxWaiting: this.init.maxWaiting, maxWaitingBytes: this.init.maxWaitingBytes })
       await this.replicatorService.start()
     }
     this.keeper.start()

@@ -133,6 +133,8 @@ export interface ReplicationStats {
   waitExpired: number
   /** envelopes waiting now */
   waiting: number
+  /** …and their bytes (signed JSON) */
+  waitingBytes: number
 }
 
 /**
@@ -146,7 +148,7 @@ type Verdict = { ok: true, envelope: EnvelopeLike } |
 { ok: 'wait', envelope: EnvelopeLike, waitFor: string[] }
 
 /** A checked envelope the policy could not judge yet: it changes entities that are not here. */
-interface Waiting { envelope: EnvelopeLike, signed: SignedEnvelopeLike, waitFor: string[], since: number }
+interface Waiting { envelope: EnvelopeLike, signed: SignedEnvelopeLike, waitFor: string[], since: number, via: 'gossip' | 'sync' }
 
 /**
  * Replication of entity changes between domains: local envelopes are published on the federation
@@ -220,7 +222,7 @@ export class Replicator {
   }
 
   get stats (): ReplicationStats {
-    return { ...this.counters, waiting: this.waiting.size }
+    return { ...this.counters, waiting: this.waiting.size, waitingBytes: this.waitingBytes }
   }
 
   async start (): Promise<void> {
@@ -399,11 +401,11 @@ export class Replicator {
   }
 
   /** Keeps an envelope until the entities it waits for are here (or waitTimeoutMs has passed). */
-  private park (v: { envelope: EnvelopeLike, waitFor: string[] }, signed: SignedEnvelopeLike, since?: number): void {
+  private park (v: { envelope: EnvelopeLike, waitFor: string[] }, signed: SignedEnvelopeLike, via: Waiting['via'], since?: number): void {
     const key = `${v.envelope.o}\u0000${v.envelope.f}`
     if (this.waiting.has(key)) return
     if (since == null) this.counters.waited++
-    this.waiting.set(key, { envelope: v.envelope, signed, waitFor: v.waitFor, since: since ?? Date.now() })
+    this.waiting.set(key, { envelope: v.envelope, signed, waitFor: v.waitFor, since: since ?? Date.now(), via })
     this.waitingBytes += signed.d.length
     for (const id of v.waitFor) {
       let keys = this.waitingOn.get(id)
@@ -450,7 +452,7 @@ export class Replicator {
         this.retryAll = false
         this.arrived.clear()
         const now = Date.now()
-        const ready: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }> = []
+        const ready: Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike, via: Waiting['via'] }> = []
         for (const key of keys) {
           const w = this.waiting.get(key)
           if (w == null) continue
@@ -464,16 +466,20 @@ export class Replicator {
               this.counters.waitExpired++
               this.c.log.info({ origin: w.envelope.o, from: w.envelope.f, to: w.envelope.t, waitedFor: w.waitFor.slice(0, 5) }, 'changes that waited for their entity were judged without it (waitTimeoutMs passed)')
             }
-            ready.push({ envelope: w.envelope, signed: w.signed })
+            ready.push({ envelope: w.envelope, signed: w.signed, via: w.via })
           } else if (v.ok === 'wait') {
-            this.park(v, w.signed, w.since)
+            this.park(v, w.signed, w.via, w.since)
           } else {
             this.reject(w.envelope.p, v.reason)
             await this.c.store.skipRange(w.envelope.o, w.envelope.f, w.envelope.t)
           }
         }
         if (ready.length > 0) {
-          this.counters.gossipApplied += (await this.c.store.applyEnvelopes(ready)).applied
+          // Counted where they came from (applyEnvelopes counts per batch, so one batch per source).
+          for (const via of ['gossip', 'sync'] as const) {
+            const some = ready.filter(r => r.via === via)
+            if (some.length > 0) this.counters[via === 'gossip' ? 'gossipApplied' : 'syncApplied'] += (await this.c.store.applyEnvelopes(some)).applied
+          }
           // What was just applied may be what others wait for.
           for (const id of idsOf(ready)) if (this.waitingOn.has(id)) this.arrived.add(id)
         }
@@ -542,7 +548,7 @@ export class Replicator {
       this.reject(author, `replayed ${replays} envelope(s) already received by gossip`)
       if (good.length === 0 && wait.length === 0) return TopicValidatorResult.Reject
     }
-    for (const w of wait) this.park(w, w.signed)
+    for (const w of wait) this.park(w, w.signed, 'gossip')
     for (const g of [...good, ...wait]) {
       this.seenGossip.add(`${g.envelope.o}\u0000${g.envelope.t}`)
       if (this.seenGossip.size > REPLAY_MEMORY) this.seenGossip.delete(this.seenGossip.values().next().value as string)
@@ -670,7 +676,7 @@ export class Replicator {
         for (const signed of message.e) {
           const v = await this.check(signed, undefined, batch)
           if (v.ok === 'wait') {
-            if (!this.c.store.isRangeReceived(v.envelope.o, v.envelope.f, v.envelope.t)) this.park(v, signed as SignedEnvelopeLike)
+            if (!this.c.store.isRangeReceived(v.envelope.o, v.envelope.f, v.envelope.t)) this.park(v, signed as SignedEnvelopeLike, 'sync')
             continue
           }
           if (v.ok) {

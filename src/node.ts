@@ -253,6 +253,7 @@ export class ContinuumNode {
         recoveryTimeoutMs: config.replication.recoveryTimeoutMs,
         waitTimeoutMs: config.replication.waitTimeoutMs,
         maxWaiting: config.replication.maxWaiting,
+        maxWaitingBytes: config.replication.maxWaitingBytes,
         certificates: certificate != null ? { caCertPem: certificate.caCertPem, certPem: certificate.certPem } : undefined
       })
       await this.meshService.start()

@@ -92,7 +92,8 @@ export const ConfigSchema = Type.Object({
     publishDelayMs: Type.Integer({ minimum: 0, maximum: 10_000, description: 'longest delay before local changes are gossiped, ms (batching)' }),
     forwardTimeoutMs: Millis('time limit of a write forwarded to the owning domain', 100),
     recoveryTimeoutMs: Millis('after an unclean shutdown, how long to look for this domain\'s own lost changes at peers before skipping them', 100),
-    maxWaiting: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'received envelopes that may wait for their entity at once (and at most 64 MiB of them); beyond that the oldest are dropped unmarked, and anti-entropy brings them again' }),
+    maxWaiting: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'received envelopes that may wait for their entity at once (and at most maxWaitingBytes of them); beyond that the oldest are dropped unmarked, and anti-entropy brings them again' }),
+    maxWaitingBytes: Type.Integer({ minimum: 1024, maximum: 4 * 1024 * 1024 * 1024, description: 'bytes of received envelopes (their signed JSON) that may wait for their entity at once; beyond that the oldest are dropped as with maxWaiting' }),
     waitTimeoutMs: Millis('how long a received change to an entity this domain does not hold yet waits for the entity (its creation decides who may write it) before it is judged without it', 100),
     retentionMs: Type.Integer({ minimum: 1000, description: 'how long change-log envelopes and tombstones are kept; a domain away longer catches up from a snapshot' }),
     compactIntervalMs: Millis('how often the change log and tombstones are compacted', 1000)
@@ -180,6 +181,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     // was away; a change still waiting after this is judged as things stand.
     waitTimeoutMs: 60_000,
     maxWaiting: 10_000,
+    maxWaitingBytes: 64 * 1024 * 1024,
     // A week: longer than any partition we expect to ride out with the log alone.
     retentionMs: 7 * 24 * 3600 * 1000,
     compactIntervalMs: 3600 * 1000

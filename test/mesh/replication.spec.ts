@@ -7,6 +7,7 @@ import { api, cleanup, digest, nodeFor, prepareDomain, waitFor, type TestDomain 
 const E = '/ngsi-ld/v1/entities'
 const WAIT_MS = 8000
 const MAX_WAITING = 3
+const MAX_WAITING_BYTES = 8192
 const CPU = 'https://uri.etsi.org/ngsi-ld/default-context/cpuCores'
 const ROOM = 'https://uri.etsi.org/ngsi-ld/default-context/Room'
 const room = (id: string, temp: number) => ({ id, type: 'Room', temperature: { type: 'Property', value: temp } })
@@ -165,7 +166,7 @@ describe('replication between domains', function () {
       // M is a member for A (so A connects to it and hears it), but not for B or C.
       await A.stop()
       // A judges a change still waiting for its entity after 8 s as things stand (default 60 s).
-      A = nodeFor(a, { members: [b, c, m], config: { replication: { syncIntervalMs: 300, waitTimeoutMs: WAIT_MS, maxWaiting: MAX_WAITING } } })
+      A = nodeFor(a, { members: [b, c, m], config: { replication: { syncIntervalMs: 300, waitTimeoutMs: WAIT_MS, maxWaiting: MAX_WAITING, maxWaitingBytes: MAX_WAITING_BYTES } } })
       await A.start()
       M = nodeFor(m, { members: [a], bootstrap: [a] })
       await M.start()
@@ -289,6 +290,21 @@ describe('replication between domains', function () {
       await publishUntil({ v: 1, e: ids.map(({ n, id }) => envelope('domain-m', n, [change(id, 'domain-m', n, { a: [[CPU, '@none', { type: 'Property', value: n }]] })])) }, () => waited() >= before + 5, 'A to hold the five back')
       assert.equal(A.mesh.replicator?.stats.waiting, MAX_WAITING)
       for (const { n } of ids) assert.equal(A.ngsi.store.isReceived('domain-m', n), false, `change ${n} is not marked received`)
+    })
+
+    it('keeps at most replication.maxWaitingBytes of envelopes waiting, dropping the oldest first', async () => {
+      const before = waited()
+      // Two envelopes of ~5 KB each: fewer than maxWaiting, but together above the 8 KiB bound.
+      const big = [40, 41].map(n => ({ n, id: `urn:ngsi-ld:Room:unborn-${n}` }))
+      const envs = big.map(({ n, id }) => envelope('domain-m', n, [change(id, 'domain-m', n, { a: [[CPU, '@none', { type: 'Property', value: 'x'.repeat(5000) }]] })]))
+      assert.ok(envs.every(e => e.d.length > MAX_WAITING_BYTES / 2 && e.d.length < MAX_WAITING_BYTES), 'each alone fits, both do not')
+      await publishUntil({ v: 1, e: envs }, () => waited() >= before + 2, 'A to hold both back in turn')
+      const stats = A.mesh.replicator?.stats
+      assert.equal(stats?.waiting, 1, 'one envelope of the two (and none of the smaller, older ones) is kept')
+      assert.ok((stats?.waitingBytes ?? 0) <= MAX_WAITING_BYTES && (stats?.waitingBytes ?? 0) >= envs[0].d.length, `waitingBytes ${stats?.waitingBytes}`)
+      const peers = (await api(A, 'GET', '/mesh/v1/peers')).body.replication
+      assert.equal(peers.waitingBytes, stats?.waitingBytes, 'shown in /mesh/v1/peers')
+      for (const { n } of big) assert.equal(A.ngsi.store.isReceived('domain-m', n), false, `change ${n} is not marked received`)
     })
 
     it('a non-member cannot publish at all: it is never connected', () => {

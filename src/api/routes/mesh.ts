@@ -73,7 +73,8 @@ const Peers = Type.Object({
     replays: Type.Integer({ description: 'envelopes received again by gossip (replays)' }),
     waited: Type.Integer({ description: 'envelopes that changed an entity not held here and waited for it to arrive before being judged' }),
     waitExpired: Type.Integer({ description: 'waiting envelopes judged without their entity after replication.waitTimeoutMs' }),
-    waiting: Type.Integer({ description: 'envelopes waiting now' })
+    waiting: Type.Integer({ description: 'envelopes waiting now' }),
+    waitingBytes: Type.Integer({ description: 'bytes of the envelopes waiting now (signed JSON; bounded by replication.maxWaitingBytes)' })
   }))
 })
 
