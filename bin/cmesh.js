@@ -1,5 +1,6 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
-// Launcher for the `cmesh` command (its first line's Node.js flags are src/paths.ts NODE_FLAGS).
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=64
+// Launcher for the `cmesh` command (its first line's Node.js flags and environment are src/paths.ts
+// NODE_FLAGS and NODE_RUNTIME_ENV).
 // It runs the compiled build (dist/, made by `npm run build`, which `npm ci` runs) when it is
 // newer than every source file, and otherwise the TypeScript sources through tsx, so a
 // developer's edits always take effect. Either way the polyfills load before anything imports

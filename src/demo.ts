@@ -12,7 +12,7 @@ import { stringify } from 'yaml'
 import { randomBytes } from 'node:crypto'
 import { addUser, listUsers, setPassword, USERS_FILE_NAME } from '../identity/index.ts'
 import { linkConfigs } from './setup/link.ts'
-import { CMESH_BIN, NODE_FLAGS } from './paths.ts'
+import { CMESH_BIN, NODE_FLAGS, nodeProcessEnv } from './paths.ts'
 
 export interface DemoOptions {
   domains: number
@@ -136,7 +136,7 @@ export async function runDemo (opts: DemoOptions): Promise<number> {
           stdio: ['ignore', fh.fd, fh.fd],
           // Own process group: Ctrl-C reaches only the demo, which stops the domains in order.
           detached: true,
-          env: { ...process.env, FORCE_COLOR: '0', CMESH_PARENT_PID: String(process.pid) }
+          env: nodeProcessEnv({ ...process.env, FORCE_COLOR: '0', CMESH_PARENT_PID: String(process.pid) })
         })
         children[i] = child
         child.once('exit', (code, signal) => {

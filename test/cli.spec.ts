@@ -23,10 +23,11 @@ describe('cmesh command line', function () {
   after(cleanup)
 
   it('runs directly as `cmesh` (npx), with the Node.js flags a node needs named on its first line', async () => {
-    const { NODE_FLAGS } = await import('../src/paths.ts')
+    const { NODE_FLAGS, NODE_RUNTIME_ENV } = await import('../src/paths.ts')
     const first = (await readFile(CMESH, 'utf8')).split('\n')[0]
-    assert.match(first, /^#!\/usr\/bin\/env -S node /)
+    assert.match(first, /^#!\/usr\/bin\/env -S ([A-Z_]+=\S+ )*node /)
     for (const flag of NODE_FLAGS) assert.ok(first.split(' ').includes(flag), `${flag} missing from ${first}`)
+    for (const [k, v] of Object.entries(NODE_RUNTIME_ENV)) assert.ok(first.split(' ').includes(`${k}=${v}`), `${k}=${v} missing from ${first}`)
     const { stdout } = await run(CMESH, ['--version'])
     assert.match(stdout, /^\d+\.\d+\.\d+/)
   })

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { loadOrCreateDomainKey } from '../../identity/index.ts'
-import { NODE_FLAGS } from '../../src/paths.ts'
+import { NODE_FLAGS, nodeProcessEnv } from '../../src/paths.ts'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 
 /** Children and dirs to clean up at exit, whatever happens. */
@@ -145,7 +145,7 @@ export async function startDomain (d: Domain, opts: DomainRunOptions): Promise<R
   const spawnedAt = performance.now()
   // The node logs (pino, stdout) go to <dir>/node.log: see logTail() when something fails.
   const logFd = openSync(join(d.dir, 'node.log'), 'a')
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...(opts.execArgv ?? []), 'bin/cmesh.js', 'node', '--config', file], { stdio: ['ignore', logFd, 'inherit'] })
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...(opts.execArgv ?? []), 'bin/cmesh.js', 'node', '--config', file], { stdio: ['ignore', logFd, 'inherit'], env: nodeProcessEnv() })
   closeSync(logFd)
   liveChildren.add(child)
   child.once('exit', () => { liveChildren.delete(child) })

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { stringify } from 'yaml'
-import { NODE_FLAGS } from '../../src/paths.ts'
+import { NODE_FLAGS, nodeProcessEnv } from '../../src/paths.ts'
 
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -41,7 +41,7 @@ export async function startNodeProcess (config: Record<string, unknown>, execArg
     ...config
   }
   await writeFile(file, stringify(full))
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...execArgv, 'bin/cmesh.js', 'node', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...execArgv, 'bin/cmesh.js', 'node', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'], env: nodeProcessEnv() })
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 60_000
   for (;;) {

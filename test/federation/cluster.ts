@@ -8,7 +8,7 @@
  * Not a spec file: the three fault suites share it.
  */
 import { FAST_MESH, waitFor as sharedWaitFor } from '../helpers/index.ts'
-import { NODE_FLAGS } from '../../src/paths.ts'
+import { NODE_FLAGS, nodeProcessEnv } from '../../src/paths.ts'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -150,7 +150,7 @@ export class DomainProcess {
     // CMESH_PARENT_PID: the node stops itself if the test process dies without killing it.
     const proc = this.lab.run(this.host, [process.execPath, ...NODE_FLAGS, join(ROOT, 'bin/cmesh.js'), 'node', '--config', this.configFile], {
       cwd: ROOT,
-      env: { ...process.env, CMESH_PARENT_PID: String(process.pid) },
+      env: nodeProcessEnv({ ...process.env, CMESH_PARENT_PID: String(process.pid) }),
       stdio: ['ignore', log, log]
     })
     this.proc = proc
