@@ -1,12 +1,29 @@
 import { strict as assert } from 'node:assert'
 import { spawn, execFile } from 'node:child_process'
-import { writeFile, readFile } from 'node:fs/promises'
+import { writeFile, readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { cleanup, freePort, tempDir, waitFor } from './helpers/index.ts'
 
 const run = promisify(execFile)
 const CMESH = 'bin/cmesh.js'
+
+/** The child processes of `pid`, with their command line and environment (Linux /proc). */
+async function childrenOf (pid: number): Promise<Array<{ pid: number, argv: string[], env: string[] }>> {
+  const out = []
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8')
+      // pid (comm) state ppid …; comm may hold spaces and parentheses
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue
+      const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').filter(Boolean)
+      const env = (await readFile(`/proc/${name}/environ`, 'utf8')).split('\0').filter(Boolean)
+      out.push({ pid: Number(name), argv, env })
+    } catch { /* gone meanwhile */ }
+  }
+  return out
+}
 
 async function cmesh (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
   try {
@@ -96,6 +113,14 @@ describe('cmesh command line', function () {
       assert.match(out, new RegExp(`domain-b\\s+http://127\\.0\\.0\\.1:${apiPort + 1}\\s+12D3KooW`))
       const health = await (await fetch(`http://127.0.0.1:${apiPort + 1}/health`)).json() as { liveMembers: number }
       assert.equal(health.liveMembers, 2)
+      // The domains run with the Node.js flags and environment a node needs (src/paths.ts).
+      const { NODE_FLAGS, NODE_RUNTIME_ENV } = await import('../src/paths.ts')
+      const domains = (await childrenOf(child.pid as number)).filter(p => p.argv.includes('node') && p.argv.includes('--config'))
+      assert.equal(domains.length, 2, 'two domain processes')
+      for (const d of domains) {
+        for (const flag of NODE_FLAGS) assert.ok(d.argv.includes(flag), `${flag} in ${d.argv.join(' ')}`)
+        for (const [k, v] of Object.entries(NODE_RUNTIME_ENV)) assert.ok(d.env.includes(`${k}=${v}`), `${k}=${v} in the environment of domain process ${d.pid}`)
+      }
       child.kill('SIGINT')
       assert.equal(await exited, 0)
       assert.match(out, /All domains stopped\./)
