@@ -33,11 +33,12 @@ export const NODE_FLAGS = ['--max-semi-space-size=64']
  * Environment a node runs with (bin/cmesh.js's first line sets the same; whoever spawns `node
  * bin/cmesh.js` passes it, unless its own environment already chooses). glibc's malloc gives
  * each thread that allocates its own arena (up to 8 per core): LevelDB's batches are copied out of
- * V8 on the main thread and freed on a libuv thread, V8's helper threads allocate too, and the
- * freed memory sat in many arenas while new pages were faulted in and zeroed. Two arenas, measured
- * with alternating runs on this 2-core VM: a lone node's batch upsert of 100,000 entities 12.9k →
- * 15.6k creates/s and 11.1k → 13.9k updates/s (3 pairs), catch-up of a fresh domain 5.9k → 7.0k
- * changes/s and 10–20 % less RSS on the writer (4 pairs); sustained replication unchanged.
+ * V8 on the main thread and freed on a libuv thread, and V8's helper threads allocate too; memory
+ * freed in one arena is not reused by another. Two arenas, alternating runs on this 2-core VM:
+ * less RSS (writer after 50,000 replicated updates 632 → 529 MiB, 4 pairs; a lone node after a
+ * 100,000-entity batch upsert 874 → 832 MiB, 8 pairs); throughput within this machine's noise
+ * (lone-node creates +10 %, updates ±0 over 8 pairs; catch-up +19 % over 4 pairs at 50,000
+ * entities, not seen in a run at 100,000).
  */
 export const NODE_RUNTIME_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' }
 
