@@ -167,6 +167,7 @@ export class Replicator {
   private readonly recoveryTimeoutMs: number
   private readonly waitTimeoutMs: number
   private readonly maxWaiting: number
+  private readonly maxWaitingBytes: number
   /** envelopes waiting for entities they change, by `origin␀from` (insertion order: oldest first) */
   private readonly waiting = new Map<string, Waiting>()
   /** entity id → keys of the envelopes waiting for it */
@@ -176,7 +177,6 @@ export class Replicator {
   /** entities applied since the last pass over the waiting envelopes, that some wait for */
   private readonly arrived = new Set<string>()
   private retryAll = false
-  private readonly maxWaitingBytes: number
   private recoveryTimer?: NodeJS.Timeout
   private recovering = false
   private startedAt = 0
