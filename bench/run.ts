@@ -15,6 +15,7 @@ import { ngsiBench } from './ngsi.ts'
 import { replicationBench } from './replication.ts'
 import { scaleBench } from './scale.ts'
 import { authBench } from './auth.ts'
+import { floorBench } from './floor.ts'
 
 interface Bench { name: string, needs?: string[], run: (baseline: Map<string, number>) => Promise<Figure[]> }
 
@@ -23,7 +24,8 @@ const benches: Bench[] = [
   { name: 'ngsi', run: async () => await ngsiBench() },
   { name: 'replication', needs: ['gossip-baseline'], run: async (baseline) => await replicationBench(baseline) },
   { name: 'scale', run: async (baseline) => await scaleBench(baseline) },
-  { name: 'auth', run: async () => await authBench() }
+  { name: 'auth', run: async () => await authBench() },
+  { name: 'floor', run: async () => await floorBench() }
 ]
 
 const filters = process.argv[2]?.split(',').filter(f => f !== '')
