@@ -478,6 +478,9 @@ interface CatchupResult {
   rssBytes: number
   stats: Record<string, number>
   confirmedBy: string
+  /** CPU (all threads, from /proc) of the catching-up node once its API was up, and of B, serving it */
+  cpuMsAfterReady: number
+  cpuMsServingB: number
 }
 
 /**
@@ -487,12 +490,17 @@ interface CatchupResult {
 async function catchUp (t: Trio, d: Domain, expected: number | null): Promise<{ node: RunningDomain, result: CatchupResult }> {
   const target = await versionVector(t.a)
   const opts = t.runOpts(d)
+  const cpuB0 = await cpuMsOf(t.b.pid)
   const node = await startDomain(d, PROFILE_DIR != null ? { ...opts, execArgv: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] } : opts)
   let appliedAtReady = 0
   let changes = 0
   let doneAt = 0
   let confirmedBy = ''
+  let cpuAtReady = 0
+  let cpuAtDone = 0
+  let cpuBAtDone = 0
   try {
+    cpuAtReady = await cpuMsOf(node.pid)
     appliedAtReady = await appliedAt(node)
     const watch = stallWatch(node)
     doneAt = await pollUntil(async () => {
@@ -500,6 +508,8 @@ async function catchUp (t: Trio, d: Domain, expected: number | null): Promise<{ 
       await watch(changes)
       return expected != null ? changes >= expected : changes > 0 && await noLag(node, ['a', 'b'])
     }, `${d.name} to catch up (${expected ?? 'no lag'})`, Math.max(300_000, (expected ?? 0) * 5), 20)
+    cpuAtDone = await cpuMsOf(node.pid)
+    cpuBAtDone = await cpuMsOf(t.b.pid)
     confirmedBy = await confirmCaughtUp(target, node, ['a', 'b'], 60_000)
   } catch (err) {
     const p = await peersOf(node).catch(() => null)
@@ -518,7 +528,9 @@ async function catchUp (t: Trio, d: Domain, expected: number | null): Promise<{ 
       appliedAtReady,
       rssBytes: await rssOf(node.pid),
       stats,
-      confirmedBy
+      confirmedBy,
+      cpuMsAfterReady: cpuAtDone - cpuAtReady,
+      cpuMsServingB: cpuBAtDone - cpuB0
     }
   }
 }
@@ -533,6 +545,11 @@ function catchupFigure (name: string, r: CatchupResult, extra: Record<string, un
     node_startup_seconds: round(r.startupSeconds),
     applied_when_api_up: r.appliedAtReady,
     rate_after_api_up: round((r.changes - r.appliedAtReady) / Math.max(0.001, r.afterReadySeconds), 0),
+    // CPU per 1,000 changes, comparable with the floor bench's cpu_us_per_item (µs per change).
+    cpu_ms_per_1000_changes: {
+      catching_up_after_api_up: round(r.cpuMsAfterReady / Math.max(1, (r.changes - r.appliedAtReady) / 1000), 1),
+      serving_b: round(r.cpuMsServingB / Math.max(1, r.changes / 1000), 1)
+    },
     via_anti_entropy: r.stats.syncApplied,
     via_gossip: r.stats.gossipApplied,
     confirmed_by: r.confirmedBy,

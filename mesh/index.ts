@@ -29,7 +29,7 @@ export { CertificateExchange, type CertificateExchangeComponents, type Certifica
 export { ConnectionKeeper, type KeeperStatus } from './keeper.ts'
 export { Membership } from './membership.ts'
 export { createPubSub, TopicValidatorResult, type PubSub, type PubSubMessage } from './pubsub.ts'
-export { membershipTopic, entitiesTopic, syncProtocol, forwardProtocol, certificateProtocol, MAX_GOSSIP_BYTES, CERT_EXCHANGE_TIMEOUT_MS } from './constants.ts'
+export { membershipTopic, entitiesTopic, syncProtocol, forwardProtocol, certificateProtocol, MAX_GOSSIP_BYTES, CERT_EXCHANGE_TIMEOUT_MS, SYNC_PAGE } from './constants.ts'
 export { Replicator, lagBehind, type ReplicaStore, type ReplicationPolicy, type EnvelopeLike, type SignedEnvelopeLike, type PeerSyncState, type ReplicationStats } from './replication.ts'
 export { rpcRequest, rpcHandle, MAX_RPC_BYTES } from './rpc.ts'
 export { JsonFrames } from './framing.ts'

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert'
 import type { ContinuumNode } from '../../src/node.ts'
 import { createSigner, loadOrCreateDomainKey } from '../../identity/index.ts'
-import { entitiesTopic } from '../../mesh/index.ts'
+import { entitiesTopic, SYNC_PAGE } from '../../mesh/index.ts'
 import { api, cleanup, digest, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
 
 const E = '/ngsi-ld/v1/entities'
@@ -134,6 +134,31 @@ describe('replication between domains', function () {
     await waitFor(async () => await converged([A, B, C]), 'C to catch up 16 MB (equal digests)', 60_000)
     const peers = (await api(C, 'GET', '/mesh/v1/peers')).body as { members: Array<{ sync?: { lastError: string | null } }> }
     assert.deepEqual(peers.members.map(m => m.sync?.lastError ?? null).filter(e => e != null), [], 'no anti-entropy errors')
+  })
+
+  it('applies a backlog of several frames in order: an entity created in one frame and changed in a later one never waits', async () => {
+    await C.stop()
+    // One envelope per write, a frame holds at most SYNC_PAGE envelopes: the creations fill more
+    // than one frame, and the changes to them (typeless, so judged by the entity they change)
+    // come in later frames.
+    const n = SYNC_PAGE + 20
+    const id = (i: number): string => `urn:ngsi-ld:InfrastructureElement:domain-a:${1000 + i}`
+    for (let i = 0; i < n; i++) assert.equal((await api(A, 'POST', E, ie('domain-a', 1000 + i))).status, 201)
+    for (let i = 0; i < n; i++) assert.equal((await api(A, 'PATCH', `${E}/${id(i)}/attrs`, { cpuCores: { type: 'Property', value: 1000 + i } })).status, 204)
+    // Past gossipsub's window for advertising recent messages (3 heartbeats of 1 s): C gets them
+    // all by anti-entropy, in log order.
+    await new Promise(resolve => setTimeout(resolve, 5000))
+    C = nodeFor(c, { members: [a, b], bootstrap: [a, b] })
+    await C.start()
+    await waitFor(async () => await converged([A, B, C]), 'C to catch up (equal digests)', 60_000)
+    for (const i of [0, SYNC_PAGE - 1, SYNC_PAGE, n - 1]) {
+      const got = await api(C, 'GET', `${E}/${id(i)}?options=sysAttrs`)
+      assert.equal(got.body.cpuCores.value, 1000 + i)
+      assert.equal(got.body.ownerDomain, 'domain-a')
+    }
+    const stats = C.mesh.replicator?.stats
+    assert.equal(stats?.waited, 0, 'no change waited for its entity')
+    assert.ok((stats?.syncApplied ?? 0) >= 2 * n, `all ${2 * n} changes came by anti-entropy (${stats?.syncApplied})`)
   })
 
   it('falls back to a snapshot when the others compacted their logs past what a domain has', async () => {
