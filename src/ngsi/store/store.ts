@@ -870,16 +870,33 @@ export class EntityStore {
     return out
   }
 
+  /**
+   * Reads entities that are not in the cache, and caches them. Under the entities' locks: a write
+   * to one of them (which reads, merges and commits under the same locks) could otherwise commit
+   * between this read and the caching of what it read, and leave the older version cached.
+   */
   private async loadViews (ids: string[]): Promise<Map<string, Entity>> {
-    const records = await this.loadRecords(ids)
-    const out = new Map<string, Entity>()
-    for (const [id, rec] of records) {
-      const v = viewOf(rec)
-      if (v == null) continue
-      this.views.set(id, v)
-      out.set(id, v)
+    const release = await this.locks.acquire(ids)
+    try {
+      const out = new Map<string, Entity>()
+      const missing: string[] = []
+      for (const id of ids) {
+        // A write may have committed (and cached) it, or deleted it, while we waited.
+        const hit = this.views.get(id)
+        if (hit != null) out.set(id, hit)
+        else if (this.index.has(id)) missing.push(id)
+      }
+      if (missing.length === 0) return out
+      for (const [id, rec] of await this.loadRecords(missing)) {
+        const v = viewOf(rec)
+        if (v == null) continue
+        this.views.set(id, v)
+        out.set(id, v)
+      }
+      return out
+    } finally {
+      release()
     }
-    return out
   }
 }
 

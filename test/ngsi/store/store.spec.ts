@@ -91,6 +91,40 @@ describe('ngsi store: LevelDB entity store', () => {
     await db.close()
   })
 
+  it('a read of an entity not in memory that races a write to it never leaves the older version cached', async () => {
+    const dir = await tempDir()
+    const db = new Level<string, string>(join(dir, 'db'), { valueEncoding: 'utf8' })
+    await db.open()
+    // One entity held parsed, one record: the entity is read from LevelDB once the other is written.
+    const store = new EntityStore({ db, log: pino({ level: 'silent' }) }, { domain: 'domain-a', cacheSize: 1, recordCacheSize: 1 })
+    await store.start()
+    const x = 'urn:ngsi-ld:Room:x'
+    await store.mutate(x, () => ({ create: true, types: [T], attrs: [[temp, DEFAULT_INSTANCE, prop(1)]] }))
+    await store.mutate('urn:ngsi-ld:Room:y', () => ({ create: true, types: [T] }))
+    // The next LevelDB read returns what it read only once `release` is called: a read that
+    // started before the write and ends after it.
+    const getMany = db.getMany.bind(db)
+    let release!: () => void
+    const held = new Promise<void>(resolve => { release = resolve })
+    let hold = true
+    ;(db as unknown as { getMany: typeof db.getMany }).getMany = (async (keys: string[], opts?: unknown) => {
+      const gated = hold
+      hold = false
+      const values = await getMany(keys, opts as never)
+      if (gated) await held
+      return values
+    }) as unknown as typeof db.getMany
+    const reading = store.get(x)
+    await new Promise(resolve => setTimeout(resolve, 20))
+    const writing = store.mutate(x, () => ({ attrs: [[temp, DEFAULT_INSTANCE, prop(2)]] }))
+    await new Promise(resolve => setTimeout(resolve, 20))
+    release()
+    await Promise.all([reading, writing])
+    assert.equal((await store.get(x))?.attrs[temp][0].value, 2, 'the write is what a read sees afterwards')
+    assert.equal((await store.getMany([x])).get(x)?.attrs[temp][0].value, 2)
+    await db.close()
+  })
+
   it('applies remote changes once, in any order, and tracks a gap-free watermark', async () => {
     const dir = await tempDir()
     const { db, store } = await open(dir)
