@@ -177,6 +177,7 @@ export class ContinuumNode {
       this.entityStore = new EntityStore({ db: this.db, log: log.child({ component: 'ngsi:store' }), signer: createSigner(key.privateKey) }, {
         domain: config.domain.name,
         cacheSize: config.ngsi.cacheSize,
+        recordCacheSize: config.ngsi.recordCacheSize,
         sync: config.ngsi.sync,
         restored: this.restored
       })

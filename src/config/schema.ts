@@ -48,6 +48,7 @@ export const ConfigSchema = Type.Object({
     defaultLimit: Type.Integer({ minimum: 1, maximum: 10_000, description: 'page size of queries that give no limit' }),
     maxLimit: Type.Integer({ minimum: 1, maximum: 100_000, description: 'largest page; a larger limit is TooManyResults (403)' }),
     cacheSize: Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'entities kept parsed in memory' }),
+    recordCacheSize: Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'replicated records (registers with stamps) kept parsed in memory for writes' }),
     sync: Type.Boolean({ description: 'fsync every group commit (a write is on disk when the API answers)' }),
     contexts: Type.Object({
       local: Type.Record(Type.String(), Type.String(), { description: '@context URL → local file, served without network' }),
@@ -151,6 +152,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxLimit: 1000,
     // Parsed entities in memory (~1 KiB each): 100 MiB or so buys queries without disk reads.
     cacheSize: 100_000,
+    // Records (with every register's stamp) that writes merge into; a write to one not held reads it.
+    recordCacheSize: 10_000,
     sync: true,
     contexts: { local: {}, allowRemote: true, timeoutMs: 5000 }
   },

@@ -140,16 +140,17 @@ export class WritePolicy {
 
   /**
    * Which domain must carry out a write to `id`: null for this domain, else the owner. `incoming`
-   * is the entity as the write would make it (create, replace, upsert), if known.
+   * is the entity as the write would make it (create, replace, upsert), if known; `current` the
+   * entity as it is (null: absent), if the caller has read it already (a batch reads all at once).
    */
-  async ownerForWrite (id: string, incoming?: Pick<Entity, 'id' | 'type' | 'attrs'>): Promise<string | null> {
+  async ownerForWrite (id: string, incoming?: Pick<Entity, 'id' | 'type' | 'attrs'>, current?: Entity | null): Promise<string | null> {
     const named = this.idNamedOwner(id)
     if (named != null) {
       const target = relationshipDomain(incoming?.attrs[DOMAIN_RELATIONSHIP])
       if (target != null && target !== named) throw new BadRequestDataError(`${id} belongs to domain ${named} (its id names it); its domain relationship cannot point at ${target}`, { id })
       return named === this.domain ? null : named
     }
-    const current = await this.store.get(id)
+    if (current === undefined) current = await this.store.get(id)
     // Most writes touch types no domain owns, before or after: nothing to work out (a batch of
     // 1,000 entities spent its time here copying each entity to ask).
     if (!(current != null && this.isOwnedType(current.type)) && !(incoming != null && this.isOwnedType(incoming.type))) return null
