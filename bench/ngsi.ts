@@ -13,6 +13,7 @@ import type { Figure } from './gossip-baseline.ts'
 import { postAll } from './lib/federation.ts'
 import { rssOf, startNodeProcess } from './lib/node-proc.ts'
 import { round } from './lib/procs.ts'
+import { thingBatches } from './lib/bodies.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const QUERY_ENTITIES = Number(process.env.BENCH_QUERY_ENTITIES ?? 100_000)
@@ -96,16 +97,7 @@ export async function ngsiBench (): Promise<Figure[]> {
     figures.push({ name: 'ngsi.retrieve', value: Math.round(get.rps), unit: 'req/s', p50_ms: get.p50, p99_ms: get.p99, non2xx: get.non2xx, goal: 25000, ratio_to_raw_http: round(get.rps / raw.rps, 3) })
 
     // Batch upsert, 1000 entities per request (bodies prepared beforehand).
-    const bodies = Array.from({ length: QUERY_ENTITIES / 1000 }, (_, b) => JSON.stringify(Array.from({ length: 1000 }, (_, i) => {
-      const k = b * 1000 + i
-      return {
-        id: `urn:ngsi-ld:Thing:${String(k).padStart(7, '0')}`,
-        type: `T${k % 10}`,
-        level: { type: 'Property', value: k % 1000 },
-        brand: { type: 'Property', value: `b${Math.floor(k / 10) % 10}` },
-        location: { type: 'GeoProperty', value: { type: 'Point', coordinates: [2 + (k % 100) / 100, 41 + (k % 50) / 100] } }
-      }
-    })))
+    const bodies = thingBatches(QUERY_ENTITIES, 1000)
     // Two clients, each sending its next body once the last is answered. (autocannon with
     // `amount` resolves on its once-a-second sampling tick: the time came out in whole seconds.)
     const t0 = performance.now()

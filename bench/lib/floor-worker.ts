@@ -24,6 +24,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
+import { thingBatches } from './bodies.ts'
 
 const ENTITIES = Number(process.env.BENCH_FLOOR_ENTITIES ?? 100_000)
 const RUNS = Number(process.env.BENCH_FLOOR_RUNS ?? 3)
@@ -36,19 +37,6 @@ interface Result { perS: number, cpuUsPerItem: number, seconds: number }
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519')
 
-/** The bench's batch-upsert bodies (bench/ngsi.ts): 1,000 entities of three attributes each. */
-function bodies (): string[] {
-  return Array.from({ length: ENTITIES / BATCH }, (_, b) => JSON.stringify(Array.from({ length: BATCH }, (_, i) => {
-    const k = b * BATCH + i
-    return {
-      id: `urn:ngsi-ld:Thing:${String(k).padStart(7, '0')}`,
-      type: `T${k % 10}`,
-      level: { type: 'Property', value: k % 1000 },
-      brand: { type: 'Property', value: `b${Math.floor(k / 10) % 10}` },
-      location: { type: 'GeoProperty', value: { type: 'Point', coordinates: [2 + (k % 100) / 100, 41 + (k % 50) / 100] } }
-    }
-  })))
-}
 
 function iri (name: string): string {
   return name === 'location' ? CORE + name : VOCAB + name
@@ -173,7 +161,8 @@ function best (rs: Result[]): Result {
   return rs.reduce((a, b) => b.perS > a.perS ? b : a)
 }
 
-const input = bodies()
+// The ngsi bench's batch-upsert bodies: 1,000 entities of three attributes each.
+const input = thingBatches(ENTITIES, BATCH)
 const writes: Array<Result & Written> = []
 for (let i = 0; i < RUNS; i++) writes.push(await writeRun(input))
 const applies: Result[] = []
