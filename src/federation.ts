@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { stringify as stableJson } from 'safe-stable-stringify'
 import { forwardProtocol, rpcHandle, rpcRequest, type Mesh } from '../mesh/index.ts'
-import type { EntityStore, Envelope } from './ngsi/store/index.ts'
+import type { ChangeEventDetail, EntityStore, Envelope } from './ngsi/store/index.ts'
+import type { Entity } from './ngsi/types.ts'
 import type { WritePolicy } from './ngsi/policy.ts'
 import {
   FORWARDED_BY, OwnerUnavailableError, RETURNED_HEADERS, type Federation, type ForwardedRequest, type ForwardedResponse
@@ -40,7 +41,17 @@ export class NodeFederation implements Federation {
   private readonly init: FederationInit
   private digestCache?: { version: number, value: Digest }
   private version = 0
-  private readonly onChange = (): void => { this.version++ }
+  /** per live entity, SHA-256 of its canonical JSON; kept from the first digest on */
+  private entityHashes: Map<string, Buffer> | null = null
+  /** XOR of entityHashes' values */
+  private readonly stateHash = Buffer.alloc(32)
+  /** entities changed since the digest last looked (only while entityHashes is kept) */
+  private dirty = new Set<string>()
+  private digesting?: Promise<Digest>
+  private readonly onChange = (e: CustomEvent<ChangeEventDetail>): void => {
+    this.version++
+    if (this.entityHashes != null) this.dirty.add(e.detail.change.id)
+  }
 
   constructor (components: FederationComponents, init: FederationInit) {
     this.c = components
@@ -96,34 +107,68 @@ export class NodeFederation implements Federation {
   }
 
   /**
-   * A hash of the live entities (as clients see them, canonical JSON, in id order) and the
-   * version vector. Two domains with the same entity hash hold the same data. Cached until the
-   * next change.
+   * A hash of the live entities (as clients see them, canonical JSON) and the version vector. Two
+   * domains with the same entity hash hold the same data. The hash is the XOR of each entity's
+   * SHA-256, so that it is kept up to date entity by entity: the first call hashes every entity,
+   * later ones only those changed since (a node under load answers without a full scan).
    */
   async digest (): Promise<Digest> {
     // The version vector also moves without entity changes (skipped numbers): always current.
     if (this.digestCache?.version === this.version) return { ...this.digestCache.value, versionVector: this.c.store.versionVector() }
+    // One at a time: each applies the changes noted since the last one.
+    while (this.digesting != null) await this.digesting.catch(() => {})
+    this.digesting = this.computeDigest()
+    try {
+      return await this.digesting
+    } finally {
+      this.digesting = undefined
+    }
+  }
+
+  private async computeDigest (): Promise<Digest> {
     const version = this.version
-    const hash = createHash('sha256')
-    let entities = 0
-    for await (const chunk of this.c.store.scan({})) {
-      for (const e of chunk) {
-        // Everything that every replica derives the same way; `writer` and timestamps included.
-        // Sorted keys, plain JSON numbers (entity values may be any JSON, floats included).
-        hash.update(stableJson(e) ?? '')
-        hash.update('\n')
-        entities++
-      }
+    const hashes = this.entityHashes
+    if (hashes == null) {
+      // Changes during the scan are noted and applied by the next call.
+      const fresh = new Map<string, Buffer>()
+      this.entityHashes = fresh
+      this.dirty = new Set()
+      this.stateHash.fill(0)
+      for await (const chunk of this.c.store.scan({})) for (const e of chunk) this.account(fresh, e.id, e)
+    } else {
+      const ids = this.dirty
+      this.dirty = new Set()
+      for (const [id, e] of await this.c.store.getMany(ids)) this.account(hashes, id, e)
+      for (const id of ids) if (!this.c.store.holds(id)) this.account(hashes, id, null)
     }
     const value: Digest = {
-      entities,
-      entityHash: hash.digest('hex'),
+      entities: this.entityHashes?.size ?? 0,
+      entityHash: this.stateHash.toString('hex'),
       versionVector: this.c.store.versionVector(),
       computedAt: new Date().toISOString()
     }
     this.digestCache = { version, value }
     return value
   }
+
+  /** Replaces an entity's share of the state hash (null: it is gone). */
+  private account (hashes: Map<string, Buffer>, id: string, entity: Entity | null): void {
+    const old = hashes.get(id)
+    if (old != null) xorInto(this.stateHash, old)
+    if (entity == null) {
+      hashes.delete(id)
+      return
+    }
+    // Everything that every replica derives the same way; `writer` and timestamps included.
+    // Sorted keys, plain JSON numbers (entity values may be any JSON, floats included).
+    const h = createHash('sha256').update(stableJson(entity) ?? '').digest()
+    xorInto(this.stateHash, h)
+    hashes.set(id, h)
+  }
+}
+
+function xorInto (acc: Buffer, b: Buffer): void {
+  for (let i = 0; i < acc.length; i++) acc[i] ^= b[i]
 }
 
 export interface Digest {

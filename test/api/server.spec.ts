@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert'
 import type { ContinuumNode } from '../../src/node.ts'
+import { NodeFederation } from '../../src/federation.ts'
+import type { WritePolicy } from '../../src/ngsi/policy.ts'
 import { cleanup, memoryLogger, nodeFor, prepareDomain, type TestDomain } from '../helpers/index.ts'
 
 /** The REST API of a real node, over real HTTP on 127.0.0.1. */
@@ -65,6 +67,45 @@ describe('REST API: health, mesh, docs, errors', function () {
     const result = await batch.json() as { success: string[], errors: Array<{ entityId: string, error: { type: string } }> }
     assert.deepEqual(result.success, ['urn:ngsi-ld:InfrastructureElement:api-test:2'])
     assert.deepEqual(result.errors.map(e => [e.entityId, e.error.type]), [['urn:ngsi-ld:InfrastructureElement:api-test:3', 'https://uri.etsi.org/ngsi-ld/errors/BadRequestData']])
+  })
+
+  it('GET /mesh/v1/digest follows creates, updates and deletes, and equals a digest computed afresh', async () => {
+    const E = `${base}/ngsi-ld/v1/entities`
+    const send = async (method: string, url: string, body?: unknown): Promise<number> => (await fetch(url, { method, headers: body !== undefined ? { 'content-type': 'application/json' } : {}, body: body !== undefined ? JSON.stringify(body) : undefined })).status
+    const get = async (): Promise<{ entities: number, entityHash: string }> => await (await fetch(`${base}/mesh/v1/digest`)).json() as { entities: number, entityHash: string }
+    const fresh = async (): Promise<{ entities: number, entityHash: string }> => {
+      // A second digest over the same store, starting from nothing (a full scan).
+      const f = new NodeFederation({ store: node.ngsi.store, mesh: node.mesh, policy: {} as WritePolicy, log: memoryLogger().log }, { federation: 'test', forwardTimeoutMs: 1000 })
+      try { return await f.digest() } finally { f.stop() }
+    }
+    const room = (n: number, t: number) => ({ id: `urn:ngsi-ld:Room:digest-${n}`, type: 'Room', temperature: { type: 'Property', value: t } })
+    const first = await get()
+    // From here on the node's digest looks only at the entities that changed: count full scans.
+    const store = node.ngsi.store
+    const scan = store.scan.bind(store)
+    let scans = 0
+    store.scan = (source) => { scans++; return scan(source) }
+    for (let i = 0; i < 3; i++) assert.equal(await send('POST', E, room(i, i)), 201)
+    const created = await get()
+    assert.equal(scans, 0, 'the node did not scan every entity again')
+    assert.equal(created.entities, first.entities + 3)
+    assert.notEqual(created.entityHash, first.entityHash)
+    const scanned = await fresh()
+    assert.equal(created.entityHash, scanned.entityHash)
+    assert.equal(created.entities, scanned.entities)
+    assert.equal(await send('PATCH', `${E}/urn:ngsi-ld:Room:digest-1/attrs`, { temperature: { type: 'Property', value: 41 } }), 204)
+    assert.equal(await send('DELETE', `${E}/urn:ngsi-ld:Room:digest-2`), 204)
+    const changed = await get()
+    assert.equal(scans, 1, 'only the fresh digest scanned')
+    store.scan = scan
+    assert.equal(changed.entities, first.entities + 2)
+    const afresh = await fresh()
+    assert.equal(changed.entityHash, afresh.entityHash)
+    assert.equal(changed.entities, afresh.entities)
+    // Back to the first state's entities: the same hash as then.
+    assert.equal(await send('DELETE', `${E}/urn:ngsi-ld:Room:digest-0`), 204)
+    assert.equal(await send('DELETE', `${E}/urn:ngsi-ld:Room:digest-1`), 204)
+    assert.equal((await get()).entityHash, first.entityHash)
   })
 
   it('serves the OpenAPI document at /docs/json and the UI at /docs', async () => {

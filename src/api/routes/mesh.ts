@@ -80,7 +80,7 @@ const Peers = Type.Object({
 
 const Digest = Type.Object({
   entities: Type.Integer(),
-  entityHash: Type.String({ description: 'SHA-256 over the canonical JSON of every entity, in id order' }),
+  entityHash: Type.String({ description: 'XOR of the SHA-256 of every live entity\'s canonical JSON (sorted keys), kept up to date entity by entity; compare it between nodes of the same version' }),
   versionVector: Type.Record(Type.String(), Type.Integer(), { description: 'per origin domain: changes received without gaps' }),
   computedAt: Type.String({ format: 'date-time' })
 })
