@@ -113,10 +113,13 @@ export class NodeFederation implements Federation {
    * later ones only those changed since (a node under load answers without a full scan).
    */
   async digest (): Promise<Digest> {
-    // The version vector also moves without entity changes (skipped numbers): always current.
-    if (this.digestCache?.version === this.version) return { ...this.digestCache.value, versionVector: this.c.store.versionVector() }
     // One at a time: each applies the changes noted since the last one.
-    while (this.digesting != null) await this.digesting.catch(() => {})
+    for (;;) {
+      // The version vector also moves without entity changes (skipped numbers): always current.
+      if (this.digestCache?.version === this.version) return { ...this.digestCache.value, versionVector: this.c.store.versionVector() }
+      if (this.digesting == null) break
+      await this.digesting.catch(() => {})
+    }
     this.digesting = this.computeDigest()
     try {
       return await this.digesting
