@@ -41,8 +41,8 @@ export class NodeFederation implements Federation {
   private readonly init: FederationInit
   private digestCache?: { version: number, value: Digest }
   private version = 0
-  /** per live entity, SHA-256 of its canonical JSON; kept from the first digest on */
-  private entityHashes: Map<string, Buffer> | null = null
+  /** per live entity, SHA-256 of its canonical JSON (base64: a short string costs less memory than a Buffer); kept from the first digest on */
+  private entityHashes: Map<string, string> | null = null
   /** XOR of entityHashes' values */
   private readonly stateHash = Buffer.alloc(32)
   /** entities changed since the digest last looked (only while entityHashes is kept) */
@@ -133,7 +133,7 @@ export class NodeFederation implements Federation {
     const hashes = this.entityHashes
     if (hashes == null) {
       // Changes during the scan are noted and applied by the next call.
-      const fresh = new Map<string, Buffer>()
+      const fresh = new Map<string, string>()
       this.entityHashes = fresh
       this.dirty = new Set()
       this.stateHash.fill(0)
@@ -155,9 +155,9 @@ export class NodeFederation implements Federation {
   }
 
   /** Replaces an entity's share of the state hash (null: it is gone). */
-  private account (hashes: Map<string, Buffer>, id: string, entity: Entity | null): void {
+  private account (hashes: Map<string, string>, id: string, entity: Entity | null): void {
     const old = hashes.get(id)
-    if (old != null) xorInto(this.stateHash, old)
+    if (old != null) xorInto(this.stateHash, Buffer.from(old, 'base64'))
     if (entity == null) {
       hashes.delete(id)
       return
@@ -166,7 +166,7 @@ export class NodeFederation implements Federation {
     // Sorted keys, plain JSON numbers (entity values may be any JSON, floats included).
     const h = createHash('sha256').update(stableJson(entity) ?? '').digest()
     xorInto(this.stateHash, h)
-    hashes.set(id, h)
+    hashes.set(id, h.toString('base64'))
   }
 }
 
