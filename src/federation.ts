@@ -42,15 +42,17 @@ export class NodeFederation implements Federation {
   private digestCache?: { version: number, value: Digest }
   private version = 0
   /** per live entity, SHA-256 of its canonical JSON (base64: a short string costs less memory than a Buffer); kept from the first digest on */
-  private entityHashes: Map<string, string> | null = null
+  private readonly entityHashes = new Map<string, string>()
   /** XOR of entityHashes' values */
   private readonly stateHash = Buffer.alloc(32)
-  /** entities changed since the digest last looked (only while entityHashes is kept) */
+  /** whether entityHashes is kept (since the first digest) */
+  private hashing = false
+  /** entities changed since the digest last looked (only while hashing) */
   private dirty = new Set<string>()
   private digesting?: Promise<Digest>
   private readonly onChange = (e: CustomEvent<ChangeEventDetail>): void => {
     this.version++
-    if (this.entityHashes != null) this.dirty.add(e.detail.change.id)
+    if (this.hashing) this.dirty.add(e.detail.change.id)
   }
 
   constructor (components: FederationComponents, init: FederationInit) {
@@ -130,22 +132,18 @@ export class NodeFederation implements Federation {
 
   private async computeDigest (): Promise<Digest> {
     const version = this.version
-    const hashes = this.entityHashes
-    if (hashes == null) {
+    if (!this.hashing) {
       // Changes during the scan are noted and applied by the next call.
-      const fresh = new Map<string, string>()
-      this.entityHashes = fresh
-      this.dirty = new Set()
-      this.stateHash.fill(0)
-      for await (const chunk of this.c.store.scan({})) for (const e of chunk) this.account(fresh, e.id, e)
+      this.hashing = true
+      for await (const chunk of this.c.store.scan({})) for (const e of chunk) this.account(e.id, e)
     } else {
       const ids = this.dirty
       this.dirty = new Set()
-      for (const [id, e] of await this.c.store.getMany(ids)) this.account(hashes, id, e)
-      for (const id of ids) if (!this.c.store.holds(id)) this.account(hashes, id, null)
+      for (const [id, e] of await this.c.store.getMany(ids)) this.account(id, e)
+      for (const id of ids) if (!this.c.store.holds(id)) this.account(id, null)
     }
     const value: Digest = {
-      entities: this.entityHashes?.size ?? 0,
+      entities: this.entityHashes.size,
       entityHash: this.stateHash.toString('hex'),
       versionVector: this.c.store.versionVector(),
       computedAt: new Date().toISOString()
@@ -155,7 +153,8 @@ export class NodeFederation implements Federation {
   }
 
   /** Replaces an entity's share of the state hash (null: it is gone). */
-  private account (hashes: Map<string, string>, id: string, entity: Entity | null): void {
+  private account (id: string, entity: Entity | null): void {
+    const hashes = this.entityHashes
     const old = hashes.get(id)
     if (old != null) xorInto(this.stateHash, Buffer.from(old, 'base64'))
     if (entity == null) {
