@@ -108,6 +108,48 @@ describe('REST API: health, mesh, docs, errors', function () {
     assert.equal((await get()).entityHash, first.entityHash)
   })
 
+  it('the digest drops its per-entity hashes when idle or far behind, and scans again next time', async () => {
+    const store = node.ngsi.store
+    const fed = (init: { digestIdleMs?: number, digestDirtyMin?: number }): NodeFederation =>
+      new NodeFederation({ store, mesh: node.mesh, policy: {} as WritePolicy, log: memoryLogger().log }, { federation: 'test', forwardTimeoutMs: 1000, ...init })
+    const batch = async (op: string, body: unknown): Promise<number> => (await fetch(`${base}/ngsi-ld/v1/entityOperations/${op}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).status
+    const scan = store.scan.bind(store)
+    let scans = 0
+    store.scan = (source) => { scans++; return scan(source) }
+    const idle = fed({ digestIdleMs: 20 })
+    const behind = fed({ digestDirtyMin: 2 })
+    const fresh = fed({})
+    try {
+      const held = (await idle.digest()).entities
+      await behind.digest()
+      assert.equal(scans, 2)
+      // A few changes, soon after the last digest: both keep their hashes.
+      assert.equal(await batch('create', [{ id: 'urn:ngsi-ld:Room:idle-0', type: 'Room' }]), 201)
+      await idle.digest()
+      await behind.digest()
+      assert.equal(scans, 2, 'no scan for one change')
+      // More changes than the digest holds hashes for: `behind` drops them.
+      const rooms = Array.from({ length: held + 3 }, (_, i) => ({ id: `urn:ngsi-ld:Room:behind-${i}`, type: 'Room' }))
+      assert.equal(await batch('create', rooms), 201)
+      const b = await behind.digest()
+      assert.equal(scans, 3, 'the digest that fell behind scanned again')
+      // No digest asked for longer than digestIdleMs, then a change: `idle` drops them.
+      await new Promise(resolve => setTimeout(resolve, 50))
+      assert.equal(await batch('delete', rooms.map(r => r.id).concat('urn:ngsi-ld:Room:idle-0')), 204)
+      const i = await idle.digest()
+      assert.equal(scans, 4, 'the idle digest scanned again')
+      assert.equal(b.entities, held + held + 4)
+      const now = await fresh.digest()
+      assert.equal(i.entityHash, now.entityHash)
+      assert.equal(i.entities, held)
+      // and what `behind` computes from here on still agrees
+      assert.equal((await behind.digest()).entityHash, now.entityHash)
+    } finally {
+      store.scan = scan
+      for (const f of [idle, behind, fresh]) f.stop()
+    }
+  })
+
   it('serves the OpenAPI document at /docs/json and the UI at /docs', async () => {
     const doc = await (await fetch(`${base}/docs/json`)).json() as { openapi: string, paths: Record<string, unknown> }
     assert.match(doc.openapi, /^3\./)
