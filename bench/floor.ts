@@ -13,7 +13,7 @@ import type { Figure } from './gossip-baseline.ts'
 import { NODE_FLAGS, nodeProcessEnv } from '../src/paths.ts'
 
 export async function floorBench (): Promise<Figure[]> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'bench/lib/floor-worker.ts'], { stdio: ['ignore', 'pipe', 'inherit'], env: nodeProcessEnv() })
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--expose-gc', '--import', 'tsx', 'bench/lib/floor-worker.ts'], { stdio: ['ignore', 'pipe', 'inherit'], env: nodeProcessEnv() })
   let out = ''
   child.stdout.setEncoding('utf8')
   child.stdout.on('data', (d: string) => { out += d })

@@ -13,6 +13,12 @@
  * - merge: the next version of the same entities applied to a store that holds them (a domain
  *   that was down): one getMany per envelope, parse each record, set the registers, write back.
  * - LevelDB alone: the same record values in batches of 1,000.
+ * - log only (the layout a store redesign would use): records live in memory (a Map of parsed
+ *   records, checkpointed in the background, which is left out), and only the signed envelope is
+ *   written per batch. write: parse, change, set the registers of the in-memory record, serialise
+ *   the changes into the envelope, sign, one LevelDB put (sync). merge: verify, parse, set the
+ *   registers of records already in memory, one LevelDB put (no sync). Also the heap those
+ *   records take (after a forced GC), the memory such a layout costs.
  *
  * Left out, and done by the real node: HTTP, @context expansion, validation, the write policy
  * and roles, reading and merging the current record, the parsed entity clients see, indexes,
@@ -157,6 +163,58 @@ async function levelRun (values: string[][], sync: boolean): Promise<Result> {
   }))
 }
 
+/** Sets the registers a change writes on an in-memory record (created if absent). */
+function mergeInto (records: Map<string, Record<string, any>>, ch: Change): void {
+  const rec = records.get(ch.id)
+  if (rec == null) { records.set(ch.id, recordOf(ch)); return }
+  for (const [name, inst, v] of ch.a ?? []) (rec.attrs[name] ??= {})[inst] = { h: ch.h, o: ch.o, v }
+}
+
+/** Log only, write side: records in memory, only the signed envelope goes to LevelDB (sync). */
+async function logOnlyWriteRun (input: string[]): Promise<Result & { heapMiB: number }> {
+  const records = new Map<string, Record<string, any>>()
+  const h = `${Date.now().toString(16).padStart(12, '0')}.0000`
+  const heap0 = heapUsed()
+  const r = await withDb(async db => await timed(input, BATCH, async (body, b) => {
+    const items = JSON.parse(body) as Array<Record<string, any>>
+    const parts: string[] = []
+    let n = b * BATCH
+    for (const e of items) {
+      const a: AttrWrite[] = []
+      for (const k of Object.keys(e)) if (k !== 'id' && k !== 'type') a.push([iri(k), '@none', e[k]])
+      const ch: Change = { id: e.id, o: ORIGIN, n: ++n, h, c: 1, t: [VOCAB + String(e.type)], a }
+      mergeInto(records, ch)
+      parts.push(JSON.stringify(ch))
+    }
+    const d = Buffer.from(`{"o":"${ORIGIN}","p":"peer","f":${b * BATCH + 1},"t":${n},"c":[${parts.join(',')}]}`)
+    const s = sign(null, d, privateKey)
+    await db.put(`l!${String(n).padStart(12, '0')}`, Buffer.concat([s, d]) as any, { sync: true, valueEncoding: 'buffer' } as any)
+  }))
+  const heapMiB = (heapUsed() - heap0) / 2 ** 20
+  records.clear()
+  return { ...r, heapMiB }
+}
+
+/** Log only, catch-up of a domain that was down: every record in memory already, merge, write the envelope. */
+async function logOnlyMergeRun (first: Array<{ d: Buffer, s: Buffer }>, again: Array<{ d: Buffer, s: Buffer }>): Promise<Result> {
+  const records = new Map<string, Record<string, any>>()
+  for (const { d } of first) for (const ch of (JSON.parse(d.toString('utf8')) as { c: Change[] }).c) mergeInto(records, ch)
+  return await withDb(async db => await timed(again, BATCH, async ({ d, s }) => {
+    if (!verify(null, d, publicKey, s)) throw new Error('bad signature')
+    const env = JSON.parse(d.toString('utf8')) as { t: number, c: Change[] }
+    for (const ch of env.c) mergeInto(records, ch)
+    await db.put(`l!${String(env.t).padStart(12, '0')}`, Buffer.concat([s, d]) as any, { sync: false, valueEncoding: 'buffer' } as any)
+  }))
+}
+
+/** Heap in use after a full GC (needs --expose-gc; 0 without it). */
+function heapUsed (): number {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc == null) return 0
+  gc()
+  return process.memoryUsage().heapUsed
+}
+
 function best (rs: Result[]): Result {
   return rs.reduce((a, b) => b.perS > a.perS ? b : a)
 }
@@ -180,6 +238,11 @@ for (let i = 0; i < RUNS; i++) {
   levelSync.push(await levelRun(values, true))
 }
 
+const logWrites: Array<Result & { heapMiB: number }> = []
+for (let i = 0; i < RUNS; i++) logWrites.push(await logOnlyWriteRun(input))
+const logMerges: Result[] = []
+for (let i = 0; i < RUNS; i++) logMerges.push(await logOnlyMergeRun(writes[0].envelopes, writes[1 % RUNS].envelopes))
+
 const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d
 const line = (name: string, rs: Result[], extra: Record<string, unknown>): void => {
   const b = best(rs)
@@ -192,6 +255,8 @@ line('floor.catchup_apply', applies, { unit: 'changes/s', goal: 50_000, sync: fa
 line('floor.catchup_merge', merges, { unit: 'changes/s', goal: 50_000, sync: false, note: 'as catchup_apply, into a store already holding every entity: read (one getMany per 1,000), parse, set registers, serialise, write' })
 line('floor.leveldb.records', levelAsync, { unit: 'puts/s', value_bytes: sample.length, batch: BATCH, sync: false })
 line('floor.leveldb.records_sync', levelSync, { unit: 'puts/s', value_bytes: sample.length, batch: BATCH, sync: true })
+line('floor.log_only.batch_upsert', logWrites, { unit: 'entities/s', goal: 50_000, sync: true, records_heap_mib: Math.round(logWrites[0].heapMiB), note: 'records in memory (checkpoints left out), only the signed envelope written: parse, change, in-memory merge, serialise, sign, one LevelDB put per 1,000 (sync)' })
+line('floor.log_only.catchup_merge', logMerges, { unit: 'changes/s', goal: 50_000, sync: false, note: 'records in memory already: verify, parse, in-memory merge, one LevelDB put per 1,000' })
 // Three domains on two cores: each update is written once (A) and applied twice (B, C).
 process.stdout.write(JSON.stringify({
   name: 'floor.replication_three_domains_bound',
@@ -199,4 +264,11 @@ process.stdout.write(JSON.stringify({
   unit: 'updates/s',
   goal: 10_000,
   model: '2 cores × 1e6 / (write CPU µs + 2 × merge CPU µs), perfect overlap, nothing else running'
+}) + '\n')
+process.stdout.write(JSON.stringify({
+  name: 'floor.log_only.replication_three_domains_bound',
+  value: Math.round(2e6 / (best(logWrites).cpuUsPerItem + 2 * best(logMerges).cpuUsPerItem)),
+  unit: 'updates/s',
+  goal: 10_000,
+  model: 'as floor.replication_three_domains_bound, with the log-only figures'
 }) + '\n')
