@@ -3,7 +3,8 @@
  * upsert and a catch-up must do with this project's storage (one JSON record per entity and a
  * signed change log in LevelDB), done plainly, without any Continuum Mesh code (see
  * bench/lib/floor-worker.ts for what is in and what is left out). A goal above its floor cannot be
- * met here by tuning: only by storing less per change.
+ * met here by tuning: only by storing less per change. The `floor.log_only.*` figures are the floor
+ * of such a layout (records in memory, only the change log written).
  *
  * Runs in a child process with the flags and environment a node runs with (--max-semi-space-size,
  * MALLOC_ARENA_MAX). BENCH_FLOOR_ENTITIES (100,000), BENCH_FLOOR_RUNS (3; the best is kept).

@@ -89,26 +89,36 @@ async function timed<I> (items: I[], perItem: number, work: (item: I, index: num
 
 interface Written { envelopes: Array<{ d: Buffer, s: Buffer }>, recordBytes: number }
 
+/**
+ * The common part of a write: parse a body, a change per entity (handed to `each`), the changes
+ * serialised once into one envelope, signed.
+ */
+function signedBatch (body: string, b: number, h: string, each: (ch: Change) => void): { n: number, d: Buffer, s: Buffer } {
+  const items = JSON.parse(body) as Array<Record<string, any>>
+  const parts: string[] = []
+  let n = b * BATCH
+  for (const e of items) {
+    const a: AttrWrite[] = []
+    for (const k of Object.keys(e)) if (k !== 'id' && k !== 'type') a.push([iri(k), '@none', e[k]])
+    const ch: Change = { id: e.id, o: ORIGIN, n: ++n, h, c: 1, t: [VOCAB + String(e.type)], a }
+    each(ch)
+    parts.push(JSON.stringify(ch))
+  }
+  const d = Buffer.from(`{"o":"${ORIGIN}","p":"peer","f":${b * BATCH + 1},"t":${n},"c":[${parts.join(',')}]}`)
+  return { n, d, s: sign(null, d, privateKey) }
+}
+
 async function writeRun (input: string[]): Promise<Result & Written> {
   const envelopes: Array<{ d: Buffer, s: Buffer }> = new Array(input.length)
   let recordBytes = 0
   const h = `${Date.now().toString(16).padStart(12, '0')}.0000`
   const r = await withDb(async db => await timed(input, BATCH, async (body, b) => {
-    const items = JSON.parse(body) as Array<Record<string, any>>
     const ops: Array<{ type: 'put', key: string, value: string | Buffer, valueEncoding?: string }> = []
-    const parts: string[] = []
-    let n = b * BATCH
-    for (const e of items) {
-      const a: AttrWrite[] = []
-      for (const k of Object.keys(e)) if (k !== 'id' && k !== 'type') a.push([iri(k), '@none', e[k]])
-      const ch: Change = { id: e.id, o: ORIGIN, n: ++n, h, c: 1, t: [VOCAB + String(e.type)], a }
+    const { n, d, s } = signedBatch(body, b, h, ch => {
       const rec = JSON.stringify(recordOf(ch))
       recordBytes += rec.length
       ops.push({ type: 'put', key: `e!${ch.id}`, value: rec })
-      parts.push(JSON.stringify(ch))
-    }
-    const d = Buffer.from(`{"o":"${ORIGIN}","p":"peer","f":${b * BATCH + 1},"t":${n},"c":[${parts.join(',')}]}`)
-    const s = sign(null, d, privateKey)
+    })
     envelopes[b] = { d, s }
     ops.push({ type: 'put', key: `l!${String(n).padStart(12, '0')}`, value: Buffer.concat([s, d]), valueEncoding: 'buffer' })
     await db.batch(ops as any, { sync: true })
@@ -176,18 +186,7 @@ async function logOnlyWriteRun (input: string[]): Promise<Result & { heapMiB: nu
   const h = `${Date.now().toString(16).padStart(12, '0')}.0000`
   const heap0 = heapUsed()
   const r = await withDb(async db => await timed(input, BATCH, async (body, b) => {
-    const items = JSON.parse(body) as Array<Record<string, any>>
-    const parts: string[] = []
-    let n = b * BATCH
-    for (const e of items) {
-      const a: AttrWrite[] = []
-      for (const k of Object.keys(e)) if (k !== 'id' && k !== 'type') a.push([iri(k), '@none', e[k]])
-      const ch: Change = { id: e.id, o: ORIGIN, n: ++n, h, c: 1, t: [VOCAB + String(e.type)], a }
-      mergeInto(records, ch)
-      parts.push(JSON.stringify(ch))
-    }
-    const d = Buffer.from(`{"o":"${ORIGIN}","p":"peer","f":${b * BATCH + 1},"t":${n},"c":[${parts.join(',')}]}`)
-    const s = sign(null, d, privateKey)
+    const { n, d, s } = signedBatch(body, b, h, ch => { mergeInto(records, ch) })
     await db.put(`l!${String(n).padStart(12, '0')}`, Buffer.concat([s, d]) as any, { sync: true, valueEncoding: 'buffer' } as any)
   }))
   const heapMiB = (heapUsed() - heap0) / 2 ** 20
