@@ -64,6 +64,8 @@ export interface MeshInit {
   maxWaiting?: number
   /** …and their bytes (signed JSON) at most (default 64 MiB) */
   maxWaitingBytes?: number
+  /** what one anti-entropy round from a peer may bring, bytes (default and most 32 MiB) */
+  syncRoundBytes?: number
   /**
    * Membership by certificate (default: none, the allowlist `members` alone decides): the
    * federation CA certificate and this domain's certificate (PEM; it must name this node's peer id
@@ -269,7 +271,7 @@ export class Mesh {
         store: this.c.replica.store,
         policy: this.c.replica.policy,
         log: this.c.log.child({ component: 'mesh:replication' })
-      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs, recoveryTimeoutMs: this.init.recoveryTimeoutMs, waitTimeoutMs: this.init.waitTimeoutMs, maxWaiting: this.init.maxWaiting, maxWaitingBytes: this.init.maxWaitingBytes })
+      }, { federation: this.init.federation, syncIntervalMs: this.init.syncIntervalMs, publishDelayMs: this.init.publishDelayMs, recoveryTimeoutMs: this.init.recoveryTimeoutMs, waitTimeoutMs: this.init.waitTimeoutMs, maxWaiting: this.init.maxWaiting, maxWaitingBytes: this.init.maxWaitingBytes, syncRoundBytes: this.init.syncRoundBytes })
       await this.replicatorService.start()
     }
     this.keeper.start()

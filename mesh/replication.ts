@@ -102,6 +102,12 @@ export interface ReplicatorInit {
   maxWaiting?: number
   /** …and their bytes at most (default 64 MiB) */
   maxWaitingBytes?: number
+  /**
+   * What one anti-entropy round from a peer may bring, bytes (default MAX_SYNC_ROUND_BYTES, 32 MiB,
+   * also the most a peer sends). The peer stops after the page that crosses it; this node buffers
+   * up to this plus two frames while it applies.
+   */
+  syncRoundBytes?: number
 }
 
 export interface PeerSyncState {
@@ -135,6 +141,8 @@ export interface ReplicationStats {
   waiting: number
   /** …and their bytes (signed JSON) */
   waitingBytes: number
+  /** anti-entropy rounds pulled from peers */
+  syncRounds: number
 }
 
 /**
@@ -164,6 +172,7 @@ export class Replicator {
   private readonly publishDelayMs: number
   private readonly maxQueued: number
   private readonly syncIntervalMs: number
+  private readonly syncRoundBytes: number
   private readonly recoveryTimeoutMs: number
   private readonly waitTimeoutMs: number
   private readonly maxWaiting: number
@@ -196,7 +205,7 @@ export class Replicator {
   private readonly seenGossip = new Set<string>()
   /** parsed and checked gossip messages, from the validator to the message handler */
   private readonly accepted = new WeakMap<Uint8Array, Array<{ envelope: EnvelopeLike, signed: SignedEnvelopeLike }>>()
-  private readonly counters = { published: 0, publishedEnvelopes: 0, dropped: 0, notGossiped: 0, unsent: 0, gossipApplied: 0, syncApplied: 0, rejected: 0, replays: 0, waited: 0, waitExpired: 0 }
+  private readonly counters = { published: 0, publishedEnvelopes: 0, dropped: 0, notGossiped: 0, unsent: 0, gossipApplied: 0, syncApplied: 0, rejected: 0, replays: 0, waited: 0, waitExpired: 0, syncRounds: 0 }
   // Applied on the next turn of the event loop: gossipsub hands us the message before it forwards
   // it to its mesh peers, and applying first (merge, LevelDB write) made every relay hop wait for
   // it (a gossiped write reached the next domain ~0.5 ms later; measured with a line of three).
@@ -215,6 +224,7 @@ export class Replicator {
     this.publishDelayMs = init.publishDelayMs ?? 5
     this.maxQueued = init.maxQueued ?? 50_000
     this.syncIntervalMs = init.syncIntervalMs ?? 2000
+    this.syncRoundBytes = Math.min(init.syncRoundBytes ?? MAX_SYNC_ROUND_BYTES, MAX_SYNC_ROUND_BYTES)
     this.recoveryTimeoutMs = init.recoveryTimeoutMs ?? 30_000
     this.waitTimeoutMs = init.waitTimeoutMs ?? 60_000
     this.maxWaiting = init.maxWaiting ?? 10_000
@@ -635,11 +645,13 @@ export class Replicator {
   private async pullRound (peer: string, st: PeerSyncState, cursor: { snapshotAfter?: string | null }): Promise<boolean> {
     const signal = AbortSignal.timeout(60_000)
     const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peer), this.protocol, { signal })
-    // A round is streamed without waiting for us: up to MAX_SYNC_ROUND_BYTES plus the frame that
+    // A round is streamed without waiting for us: up to syncRoundBytes plus the frame that
     // crossed it and the closing frame may be buffered while we apply the first frames.
-    const frames = new JsonFrames(stream, MAX_SYNC_FRAME_BYTES, MAX_SYNC_ROUND_BYTES + 2 * MAX_SYNC_FRAME_BYTES)
+    const frames = new JsonFrames(stream, MAX_SYNC_FRAME_BYTES, this.syncRoundBytes + 2 * MAX_SYNC_FRAME_BYTES)
+    this.counters.syncRounds++
     try {
-      await frames.write({ vv: this.c.store.versionVector(), ...(cursor.snapshotAfter !== undefined ? { snapshot: { after: cursor.snapshotAfter } } : {}) }, signal)
+      // `max`: what this round may bring (peers from before it was asked for send up to their own bound, the same).
+      await frames.write({ vv: this.c.store.versionVector(), max: this.syncRoundBytes, ...(cursor.snapshotAfter !== undefined ? { snapshot: { after: cursor.snapshotAfter } } : {}) }, signal)
       for (;;) {
         const { message } = await frames.read<{ e?: unknown[], r?: unknown[], covered?: Array<{ origin: string, to: number }>, done?: boolean, more?: boolean, snapshotAfter?: string | null }>(signal)
         if (message.done === true) {
@@ -708,8 +720,10 @@ export class Replicator {
     const signal = AbortSignal.timeout(60_000)
     try {
       if (!this.c.members.isMember(peer)) throw new Error('not a member')
-      const { message } = await frames.read<{ vv?: Record<string, unknown>, snapshot?: { after?: string | null } }>(signal)
+      const { message } = await frames.read<{ vv?: Record<string, unknown>, max?: unknown, snapshot?: { after?: string | null } }>(signal)
       const theirs = message.vv ?? {}
+      // The caller may ask for smaller rounds (a node with little memory), never larger ones.
+      const roundBytes = typeof message.max === 'number' && Number.isSafeInteger(message.max) && message.max > 0 ? Math.min(message.max, MAX_SYNC_ROUND_BYTES) : MAX_SYNC_ROUND_BYTES
       const mine = this.c.store.versionVector()
       let sent = 0
       let more = false
@@ -722,7 +736,7 @@ export class Replicator {
           if (page.records.length > 0) sent += await frames.write({ r: page.records }, signal)
           after = page.next
           if (after == null) break
-          if (sent > MAX_SYNC_ROUND_BYTES) {
+          if (sent > roundBytes) {
             await frames.write({ done: true, more: true, snapshotAfter: after }, signal)
             await frames.close(signal)
             return
@@ -767,7 +781,7 @@ export class Replicator {
           }
           if (frame.length > 0) sent += await frames.writeRaw(`${frameHead()}"e":[${frame.join(',')}]}`, signal)
           after = page[page.length - 1].to
-          if (sent > MAX_SYNC_ROUND_BYTES) { more = true; break outer }
+          if (sent > roundBytes) { more = true; break outer }
         }
       }
       await frames.write({ done: true, more }, signal)

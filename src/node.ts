@@ -255,6 +255,7 @@ export class ContinuumNode {
         waitTimeoutMs: config.replication.waitTimeoutMs,
         maxWaiting: config.replication.maxWaiting,
         maxWaitingBytes: config.replication.maxWaitingBytes,
+        syncRoundBytes: config.replication.syncRoundBytes,
         certificates: certificate != null ? { caCertPem: certificate.caCertPem, certPem: certificate.certPem } : undefined
       })
       await this.meshService.start()

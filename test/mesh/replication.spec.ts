@@ -181,17 +181,19 @@ describe('replication between domains', function () {
   })
 
   describe('forged and malformed gossip from a member', () => {
-    let m: TestDomain
+    let m: TestDomain, k: TestDomain
     let M: ContinuumNode
     let signer: ReturnType<typeof createSigner>
 
     before(async () => {
       m = await prepareDomain('domain-m')
+      // K joins later, to pull from A in small rounds (see the anti-entropy test below).
+      k = await prepareDomain('domain-k')
       signer = createSigner((await loadOrCreateDomainKey(m.dataDir)).privateKey)
       // M is a member for A (so A connects to it and hears it), but not for B or C.
       await A.stop()
       // A judges a change still waiting for its entity after 8 s as things stand (default 60 s).
-      A = nodeFor(a, { members: [b, c, m], config: { replication: { syncIntervalMs: 300, waitTimeoutMs: WAIT_MS, maxWaiting: MAX_WAITING, maxWaitingBytes: MAX_WAITING_BYTES } } })
+      A = nodeFor(a, { members: [b, c, m, k], config: { replication: { syncIntervalMs: 300, waitTimeoutMs: WAIT_MS, maxWaiting: MAX_WAITING, maxWaitingBytes: MAX_WAITING_BYTES } } })
       await A.start()
       M = nodeFor(m, { members: [a], bootstrap: [a] })
       await M.start()
@@ -307,6 +309,36 @@ describe('replication between domains', function () {
       assert.equal(counters.waitExpired, before.expired + 1)
       assert.equal(counters.waiting, 0)
       assert.ok(counters.waited >= 3)
+    })
+
+    it('a domain pulling in rounds ends a pull at a round that brought nothing new, until the next interval', async () => {
+      // K, new, does not count M as a member (A does): every change of M that A sends it, K refuses
+      // and does not mark as dealt with (the refusal is A's to answer for, not M's), so a round
+      // that brings only those brings nothing new, and the next would bring the same again. K asks
+      // for rounds of one page (syncRoundBytes 1): every round that sends anything says "more".
+      const K = nodeFor(k, { members: [a, b, c], bootstrap: [a], config: { replication: { syncRoundBytes: 1, syncIntervalMs: 300 } } })
+      await K.start()
+      const rk = (): NonNullable<ContinuumNode['mesh']['replicator']> => K.mesh.replicator as NonNullable<ContinuumNode['mesh']['replicator']>
+      const behind = (): string[] => Object.entries(A.ngsi.store.versionVector()).filter(([o, n]) => o !== 'domain-m' && (K.ngsi.store.versionVector()[o] ?? 0) < n).map(([o]) => o)
+      await waitFor(() => behind().length === 0, 'K to hold what A holds of A, B and C', 60_000)
+      assert.ok(A.ngsi.store.versionVector()['domain-m'] > 0, 'A holds changes of M')
+      assert.equal(K.ngsi.store.versionVector()['domain-m'] ?? 0, 0, 'K holds none')
+      // A round brings at most one page of envelopes: K asked for rounds of one page.
+      const received = rk().syncState().find(p => p.peerId === a.peerId)?.received ?? 0
+      assert.ok(received > 4 * SYNC_PAGE, `K got ${received} envelopes from A`)
+      assert.ok(rk().stats.syncRounds >= Math.ceil(received / SYNC_PAGE), `${received} envelopes in ${rk().stats.syncRounds} rounds`)
+      const refusedBefore = rejectsOf(K, a.peerId)
+      for (let i = 0; i < 3; i++) {
+        const before = rk().stats.syncRounds
+        await rk().syncWith(a.peerId)
+        // One round (two if A wrote something in between); without the stop, a pull runs up to 1,000 rounds.
+        assert.ok(rk().stats.syncRounds - before <= 2, `a pull took ${rk().stats.syncRounds - before} rounds`)
+      }
+      assert.ok(rejectsOf(K, a.peerId) > refusedBefore, 'the rounds brought M\'s changes, refused')
+      assert.equal(K.ngsi.store.versionVector()['domain-m'] ?? 0, 0)
+      const peers = (await api(K, 'GET', '/mesh/v1/peers')).body.replication
+      assert.ok(peers.syncRounds >= rk().stats.syncRounds - 1, 'the rounds are shown in /mesh/v1/peers')
+      await K.stop()
     })
 
     it('keeps at most replication.maxWaiting envelopes waiting; the oldest are dropped unmarked, for anti-entropy to bring again', async () => {

@@ -74,7 +74,8 @@ const Peers = Type.Object({
     waited: Type.Integer({ description: 'envelopes that changed an entity not held here and waited for it to arrive before being judged' }),
     waitExpired: Type.Integer({ description: 'waiting envelopes judged without their entity after replication.waitTimeoutMs' }),
     waiting: Type.Integer({ description: 'envelopes waiting now' }),
-    waitingBytes: Type.Integer({ description: 'bytes of the envelopes waiting now (signed JSON; bounded by replication.maxWaitingBytes)' })
+    waitingBytes: Type.Integer({ description: 'bytes of the envelopes waiting now (signed JSON; bounded by replication.maxWaitingBytes)' }),
+    syncRounds: Type.Integer({ description: 'anti-entropy rounds pulled from peers (each brings at most replication.syncRoundBytes)' })
   }))
 })
 
