@@ -767,6 +767,9 @@ export class Replicator {
           if (page.length === 0) break
           // Frames are put together from the stored JSON: { "e": [envelope, …] }; the first one
           // also carries our version vector, so that the caller sees how far behind it is.
+          // The round ends after the frame that crosses roundBytes, within a page if need be (a
+          // page of large envelopes is several frames): the caller has room for roundBytes and two
+          // frames, and asks again from what it then holds.
           let frame: string[] = []
           let frameBytes = 0
           for (const e of page) {
@@ -775,6 +778,7 @@ export class Replicator {
               sent += await frames.writeRaw(`${frameHead()}"e":[${frame.join(',')}]}`, signal)
               frame = []
               frameBytes = 0
+              if (sent > roundBytes) { more = true; break outer }
             }
             frame.push(e.json)
             frameBytes += size

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert'
 import type { ContinuumNode } from '../../src/node.ts'
 import { createSigner, loadOrCreateDomainKey } from '../../identity/index.ts'
-import { entitiesTopic, SYNC_PAGE } from '../../mesh/index.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { entitiesTopic, JsonFrames, SYNC_PAGE, syncProtocol } from '../../mesh/index.ts'
 import { api, cleanup, digest, nodeFor, prepareDomain, waitFor, type TestDomain } from '../helpers/index.ts'
 
 const E = '/ngsi-ld/v1/entities'
@@ -125,6 +126,7 @@ describe('replication between domains', function () {
     // 16 MB of changes: more than a sync frame (8 MiB), so a round arrives as several frames
     // that pile up while C applies the first ones.
     const blob = 'x'.repeat(4000)
+    const before = A.ngsi.store.versionVector()
     for (let b = 0; b < 16; b++) {
       const body = Array.from({ length: 250 }, (_, i) => ({ ...room(`urn:ngsi-ld:Room:big-${b}-${i}`, i), note: { type: 'Property', value: blob } }))
       assert.equal((await api(A, 'POST', '/ngsi-ld/v1/entityOperations/upsert', body)).status, 201)
@@ -134,6 +136,24 @@ describe('replication between domains', function () {
     await waitFor(async () => await converged([A, B, C]), 'C to catch up 16 MB (equal digests)', 60_000)
     const peers = (await api(C, 'GET', '/mesh/v1/peers')).body as { members: Array<{ sync?: { lastError: string | null } }> }
     assert.deepEqual(peers.members.map(m => m.sync?.lastError ?? null).filter(e => e != null), [], 'no anti-entropy errors')
+    // One round of those 16 MB as A serves it, asked for by C directly: all of it in two frames,
+    // or, when C asks for rounds of at most 1 byte, the first frame alone and "more".
+    const round = async (max?: number): Promise<{ frames: number, envelopes: number, more: boolean }> => {
+      const stream = await C.mesh.libp2p.dialProtocol(peerIdFromString(a.peerId), syncProtocol('test'))
+      const frames = new JsonFrames(stream, 8 * 1024 * 1024, 64 * 1024 * 1024)
+      await frames.write({ vv: before, ...(max != null ? { max } : {}) })
+      const got = { frames: 0, envelopes: 0, more: false }
+      for (;;) {
+        const { message } = await frames.read<{ e?: unknown[], done?: boolean, more?: boolean }>()
+        if (message.done === true) { await frames.close(); return { ...got, more: message.more === true } }
+        if (Array.isArray(message.e)) { got.frames++; got.envelopes += message.e.length }
+      }
+    }
+    const whole = await round()
+    assert.ok(whole.frames >= 2 && !whole.more, `whole: ${JSON.stringify(whole)}`)
+    const first = await round(1)
+    assert.deepEqual({ frames: first.frames, more: first.more }, { frames: 1, more: true })
+    assert.ok(first.envelopes < whole.envelopes)
   })
 
   it('applies a backlog of several frames in order: an entity created in one frame and changed in a later one never waits', async () => {
