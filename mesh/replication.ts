@@ -35,8 +35,8 @@ export interface ReplicaStore {
   isReceived: (origin: string, n: number) => boolean
   /** every change f…t of the origin received (constant work below the watermark) */
   isRangeReceived: (origin: string, f: number, t: number) => boolean
-  /** stored envelopes after `afterSeq`: their JSON and last sequence number */
-  logSinceRaw: (origin: string, afterSeq: number, limit: number) => Promise<Array<{ to: number, json: string }>>
+  /** stored envelopes after `afterSeq`: their JSON and last sequence number; at most `limit`, none after the one that reaches `maxBytes` */
+  logSinceRaw: (origin: string, afterSeq: number, limit: number, maxBytes?: number) => Promise<Array<{ to: number, json: string }>>
   applyEnvelopes: (items: Array<{ envelope: any, signed: SignedEnvelopeLike }>) => Promise<{ applied: number, duplicates: number }>
   skipRange: (origin: string, from: number, to: number) => Promise<void>
   /** whether the entity is here (live): what a waiting envelope waits for */
@@ -763,7 +763,8 @@ export class Replicator {
         let after = Math.max(typeof theirs[origin] === 'number' ? theirs[origin] : 0, this.c.store.logFloor(origin))
         const upTo = origin === callerDomain ? Infinity : wm
         while (after < upTo) {
-          const page = await this.c.store.logSinceRaw(origin, after, SYNC_PAGE)
+          // No more than the round can still take (and a frame): a small round does not read a page of large envelopes to send one frame of it.
+          const page = await this.c.store.logSinceRaw(origin, after, SYNC_PAGE, roundBytes - sent + MAX_SYNC_FRAME_BYTES)
           if (page.length === 0) break
           // Frames are put together from the stored JSON: { "e": [envelope, …] }; the first one
           // also carries our version vector, so that the caller sees how far behind it is.

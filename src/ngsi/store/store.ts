@@ -662,12 +662,16 @@ export class EntityStore {
 
   /**
    * The same envelopes as stored: their JSON (`{"d":…,"s":…}`) and last sequence number, for
-   * anti-entropy to send on without parsing and serialising them again.
+   * anti-entropy to send on without parsing and serialising them again. At most `limit`
+   * envelopes, and none after the one that reaches `maxBytes` (of JSON) in all.
    */
-  async logSinceRaw (origin: string, afterSeq: number, limit: number): Promise<Array<{ to: number, json: string }>> {
+  async logSinceRaw (origin: string, afterSeq: number, limit: number, maxBytes = Infinity): Promise<Array<{ to: number, json: string }>> {
     const out: Array<{ to: number, json: string }> = []
+    let bytes = 0
     for await (const [key, json] of this.db.iterator({ gt: logKey(origin, afterSeq), lt: logPrefix(origin) + HIGH, limit })) {
       out.push({ to: parseLogKey(key).seq, json })
+      bytes += json.length
+      if (bytes >= maxBytes) break
     }
     return out
   }

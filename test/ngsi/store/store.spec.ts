@@ -177,6 +177,13 @@ describe('ngsi store: LevelDB entity store', () => {
     assert.equal(sealed[sealed.length - 1].to, 300)
     const log = await store.logSince('domain-a', 0, 100)
     assert.equal(log.length, sealed.length, 'every envelope is in the log')
+    // Read by bytes too (anti-entropy's small rounds): none after the one that reaches the bound.
+    const raw = await store.logSinceRaw('domain-a', 0, 100, 2 * 200 * 1024)
+    assert.ok(raw.length >= 2 && raw.length < sealed.length, `${raw.length} of ${sealed.length}`)
+    const upToLast = raw.slice(0, -1).reduce((n, e) => n + e.json.length, 0)
+    assert.ok(upToLast < 2 * 200 * 1024 && upToLast + raw[raw.length - 1].json.length >= 2 * 200 * 1024)
+    assert.deepEqual(raw.map(e => e.to), sealed.slice(0, raw.length).map(s => s.to))
+    assert.equal((await store.logSinceRaw('domain-a', 0, 100, 1)).length, 1, 'at least one')
     await db.close()
   })
   it('after an unclean shutdown, never reuses a number it may have published, takes its own lost changes back and skips the rest', async () => {
