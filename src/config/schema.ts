@@ -95,7 +95,7 @@ export const ConfigSchema = Type.Object({
     recoveryTimeoutMs: Millis('after an unclean shutdown, how long to look for this domain\'s own lost changes at peers before skipping them', 100),
     maxWaiting: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'received envelopes that may wait for their entity at once (and at most maxWaitingBytes of them); beyond that the oldest are dropped unmarked, and anti-entropy brings them again' }),
     maxWaitingBytes: Type.Integer({ minimum: 1024, maximum: 4 * 1024 * 1024 * 1024, description: 'bytes of received envelopes (their signed JSON) that may wait for their entity at once; beyond that the oldest are dropped as with maxWaiting' }),
-    syncRoundBytes: Type.Integer({ minimum: 1, maximum: 32 * 1024 * 1024, description: 'what one anti-entropy round from a peer may bring at most, bytes (the peer stops after the page of envelopes that crosses it); this node buffers up to this plus two 8 MiB frames while it applies, so a node with little memory lowers it' }),
+    syncRoundBytes: Type.Integer({ minimum: 1, maximum: 32 * 1024 * 1024, description: 'what one anti-entropy round from a peer may bring at most, bytes (the peer stops after the frame of envelopes that crosses it); this node buffers up to this plus two 8 MiB frames while it applies' }),
     waitTimeoutMs: Millis('how long a received change to an entity this domain does not hold yet waits for the entity (its creation decides who may write it) before it is judged without it', 100),
     retentionMs: Type.Integer({ minimum: 1000, description: 'how long change-log envelopes and tombstones are kept; a domain away longer catches up from a snapshot' }),
     compactIntervalMs: Millis('how often the change log and tombstones are compacted', 1000)
