@@ -104,7 +104,7 @@ export interface ReplicatorInit {
   maxWaitingBytes?: number
   /**
    * What one anti-entropy round from a peer may bring, bytes (default MAX_SYNC_ROUND_BYTES, 32 MiB,
-   * also the most a peer sends). The peer stops after the page that crosses it; this node buffers
+   * also the most a peer sends). The peer stops after the frame that crosses it; this node buffers
    * up to this plus two frames while it applies.
    */
   syncRoundBytes?: number
