@@ -722,7 +722,7 @@ export class Replicator {
       if (!this.c.members.isMember(peer)) throw new Error('not a member')
       const { message } = await frames.read<{ vv?: Record<string, unknown>, max?: unknown, snapshot?: { after?: string | null } }>(signal)
       const theirs = message.vv ?? {}
-      // The caller may ask for smaller rounds (a node with little memory), never larger ones.
+      // The caller may ask for smaller rounds (to bound what it buffers), never larger ones.
       const roundBytes = typeof message.max === 'number' && Number.isSafeInteger(message.max) && message.max > 0 ? Math.min(message.max, MAX_SYNC_ROUND_BYTES) : MAX_SYNC_ROUND_BYTES
       const mine = this.c.store.versionVector()
       let sent = 0
