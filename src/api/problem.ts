@@ -59,6 +59,7 @@ export const PROBLEMS: Record<string, ProblemKind> = {
   NGSI_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed', type: ETSI('MethodNotAllowed') },
   NGSI_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented', type: ETSI('NotImplemented') },
   NGSI_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large', type: ETSI('InvalidRequest') },
+  NGSI_ENTITY_TOO_LARGE: { status: 413, title: 'Change too large to replicate', type: ETSI('InvalidRequest') },
   // The owner of an entity (another domain) could not carry out a write forwarded to it.
   NGSI_OWNER_UNAVAILABLE: { status: 503, title: 'Owning domain unavailable' }
 }

@@ -10,6 +10,7 @@ import { EntityIndex } from './entity-index.ts'
 import { HybridClock, type Hlc } from './hlc.ts'
 import { entityKey, ENTITY_PREFIX, floorKey, FLOOR_PREFIX, HIGH, logKey, logPrefix, metaKey, parseLogKey, watermarkKey, WATERMARK_PREFIX } from './keys.ts'
 import { KeyedLocks } from './locks.ts'
+import { EntityTooLargeError } from '../errors.ts'
 
 /** What a write does to one entity, in terms of its registers. */
 export interface Mutation {
@@ -111,6 +112,12 @@ const SCAN_CHUNK = 256
 /** Target size of one signed envelope (JSON characters): several fit one gossip message (1 MiB). */
 const ENVELOPE_SPLIT_BYTES = 256 * 1024
 /**
+ * Largest change a write may make (its JSON, UTF-8 bytes). Other domains get a large change by
+ * anti-entropy, in a sync frame of at most 8 MiB, inside its envelope escaped into the log's JSON
+ * (up to twice as long): a larger change would be written here and refused everywhere else.
+ */
+export const MAX_CHANGE_BYTES = 3 * 1024 * 1024
+/**
  * Sequence numbers reserved on disk ahead of use. A group of local changes whose numbers are all
  * reserved is gossiped before its fsync; the group that crosses the reservation is fsynced first,
  * with the next reservation (one slower write per this many changes).
@@ -129,6 +136,8 @@ const RESTORE_JUMP = 1_000_000_000
  */
 export class EntityStore {
   readonly events = new TypedEventEmitter<StoreEvents>()
+  /** the JSON of local changes, made when they are checked for size, for seal() to reuse */
+  private readonly changeJson = new WeakMap<Change, string>()
   readonly index = new EntityIndex()
   readonly domain: string
   private readonly db: Level<string, string>
@@ -374,6 +383,14 @@ export class EntityStore {
           continue
         }
         const change = this.localChange(id, m)
+        const json = JSON.stringify(change)
+        // Up to 3 bytes a character: only a long one needs counting.
+        if (json.length * 3 > MAX_CHANGE_BYTES && Buffer.byteLength(json) > MAX_CHANGE_BYTES) {
+          this.rollbackSeq(1)
+          items.push({ id, error: new EntityTooLargeError(id, Buffer.byteLength(json), MAX_CHANGE_BYTES) })
+          continue
+        }
+        this.changeJson.set(change, json)
         const { rec } = mergedCopy(cur.rec, change)
         const after = viewOf(rec)
         ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(rec) })
@@ -771,7 +788,7 @@ export class EntityStore {
       bytes = 0
     }
     for (const ch of changes) {
-      const json = JSON.stringify(ch)
+      const json = this.changeJson.get(ch) ?? JSON.stringify(ch)
       if (parts.length > 0 && bytes + json.length > ENVELOPE_SPLIT_BYTES) close()
       if (parts.length === 0) from = ch.n
       parts.push(json)
