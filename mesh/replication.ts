@@ -733,14 +733,18 @@ export class Replicator {
         let after: string | null = message.snapshot?.after ?? null
         for (;;) {
           const page = await this.c.store.snapshotPage(after, SYNC_PAGE)
-          if (page.records.length > 0) sent += await frames.write({ r: page.records }, signal)
+          // Large records make a page several frames; the round may end after any of them.
+          const jsons = page.records.map(r => JSON.stringify(r))
+          for (const [from, to] of frameRuns(jsons)) {
+            sent += await frames.writeRaw(`{"r":[${jsons.slice(from, to).join(',')}]}`, signal)
+            if (sent > roundBytes && (to < jsons.length || page.next != null)) {
+              await frames.write({ done: true, more: true, snapshotAfter: page.records[to - 1].id }, signal)
+              await frames.close(signal)
+              return
+            }
+          }
           after = page.next
           if (after == null) break
-          if (sent > roundBytes) {
-            await frames.write({ done: true, more: true, snapshotAfter: after }, signal)
-            await frames.close(signal)
-            return
-          }
         }
         await frames.write({ covered: gaps.map(o => ({ origin: o, to: this.c.store.logFloor(o) })) }, signal)
       }
@@ -771,22 +775,12 @@ export class Replicator {
           // The round ends after the frame that crosses roundBytes, within a page if need be (a
           // page of large envelopes is several frames): the caller has room for roundBytes and two
           // frames, and asks again from what it then holds.
-          let frame: string[] = []
-          let frameBytes = 0
-          for (const e of page) {
-            const size = Buffer.byteLength(e.json) + 1
-            if (frame.length > 0 && frameBytes + size > MAX_SYNC_FRAME_BYTES - 1024) {
-              sent += await frames.writeRaw(`${frameHead()}"e":[${frame.join(',')}]}`, signal)
-              frame = []
-              frameBytes = 0
-              if (sent > roundBytes) { more = true; break outer }
-            }
-            frame.push(e.json)
-            frameBytes += size
+          const jsons = page.map(e => e.json)
+          for (const [from, to] of frameRuns(jsons)) {
+            sent += await frames.writeRaw(`${frameHead()}"e":[${jsons.slice(from, to).join(',')}]}`, signal)
+            if (sent > roundBytes) { more = true; break outer }
           }
-          if (frame.length > 0) sent += await frames.writeRaw(`${frameHead()}"e":[${frame.join(',')}]}`, signal)
           after = page[page.length - 1].to
-          if (sent > roundBytes) { more = true; break outer }
         }
       }
       await frames.write({ done: true, more }, signal)
@@ -796,6 +790,25 @@ export class Replicator {
       frames.abort(err as Error)
     }
   }
+}
+
+/**
+ * Splits serialised items into runs [from, to) that each fit one sync frame with its wrapping
+ * (an item larger than that goes alone, and the receiver refuses the frame).
+ */
+function * frameRuns (jsons: string[]): Generator<[number, number]> {
+  let start = 0
+  let bytes = 0
+  for (let i = 0; i < jsons.length; i++) {
+    const size = Buffer.byteLength(jsons[i]) + 1
+    if (i > start && bytes + size > MAX_SYNC_FRAME_BYTES - 1024) {
+      yield [start, i]
+      start = i
+      bytes = 0
+    }
+    bytes += size
+  }
+  if (start < jsons.length) yield [start, jsons.length]
 }
 
 /** How far a version vector reaches in all (grows with every change received). */

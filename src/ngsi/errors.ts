@@ -56,10 +56,10 @@ export class UnsupportedMediaTypeError extends NgsiError {
   constructor (message: string) { super('NGSI_UNSUPPORTED_MEDIA_TYPE', message); this.name = 'UnsupportedMediaTypeError' }
 }
 
-/** A write whose change could not be replicated: too large for the federation's sync frames. */
+/** A write that could not be replicated: its change, or the entity it makes, is too large for the federation's sync frames. */
 export class EntityTooLargeError extends NgsiError {
-  constructor (id: string, bytes: number, max: number) {
-    super('NGSI_ENTITY_TOO_LARGE', `the change to ${id} is ${bytes} bytes; at most ${max} can be replicated to other domains (write large values in several attributes or smaller pieces)`, { id, bytes, max })
+  constructor (id: string, what: 'change' | 'entity', bytes: number, max: number) {
+    super('NGSI_ENTITY_TOO_LARGE', `${what === 'change' ? `the change to ${id}` : `entity ${id} with this write`} would be ${bytes} bytes; at most ${max} can be replicated to other domains`, { id, bytes, max })
     this.name = 'EntityTooLargeError'
   }
 }

@@ -200,6 +200,21 @@ describe('replication between domains', function () {
     await waitFor(async () => (await digest(C)).versionVector['domain-a'] >= A.ngsi.store.logFloor('domain-a'), 'C\'s log position to move past the compacted range')
   })
 
+  it('sends a snapshot of records larger in all than a sync frame in several frames', async () => {
+    await C.stop()
+    // 10 MB of records (20 of 500 KB), more than one frame (8 MiB) though less than one page.
+    const blob = 'z'.repeat(500_000)
+    for (let i = 0; i < 20; i++) assert.equal((await api(A, 'POST', E, { ...room(`urn:ngsi-ld:Room:bigsnap-${i}`, i), note: { type: 'Property', value: blob } })).status, 201)
+    await waitFor(async () => await converged([A, B]), 'A and B to agree')
+    await A.compactNow(0)
+    await B.compactNow(0)
+    C = nodeFor(c, { members: [a, b], bootstrap: [a, b] })
+    await C.start()
+    await waitFor(async () => await converged([A, B, C]), 'C to catch up from a snapshot of 10 MB of records', 60_000)
+    const peers = (await api(C, 'GET', '/mesh/v1/peers')).body as { members: Array<{ sync?: { lastError: string | null } }> }
+    assert.deepEqual(peers.members.map(m => m.sync?.lastError ?? null).filter(e => e != null), [], 'no anti-entropy errors')
+  })
+
   describe('forged and malformed gossip from a member', () => {
     let m: TestDomain, k: TestDomain
     let M: ContinuumNode

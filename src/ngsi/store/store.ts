@@ -117,6 +117,8 @@ const ENVELOPE_SPLIT_BYTES = 256 * 1024
  * (up to twice as long): a larger change would be written here and refused everywhere else.
  */
 export const MAX_CHANGE_BYTES = 3 * 1024 * 1024
+/** Largest entity (its record's JSON, UTF-8 bytes) a local write may make: a snapshot sends a record whole, in a frame of at most 8 MiB. */
+export const MAX_RECORD_BYTES = 6 * 1024 * 1024
 /**
  * Sequence numbers reserved on disk ahead of use. A group of local changes whose numbers are all
  * reserved is gossiped before its fsync; the group that crosses the reservation is fsynced first,
@@ -387,13 +389,19 @@ export class EntityStore {
         // Up to 3 bytes a character: only a long one needs counting.
         if (json.length * 3 > MAX_CHANGE_BYTES && Buffer.byteLength(json) > MAX_CHANGE_BYTES) {
           this.rollbackSeq(1)
-          items.push({ id, error: new EntityTooLargeError(id, Buffer.byteLength(json), MAX_CHANGE_BYTES) })
+          items.push({ id, error: new EntityTooLargeError(id, 'change', Buffer.byteLength(json), MAX_CHANGE_BYTES) })
+          continue
+        }
+        const { rec } = mergedCopy(cur.rec, change)
+        const recJson = JSON.stringify(rec)
+        if (recJson.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(recJson) > MAX_RECORD_BYTES) {
+          this.rollbackSeq(1)
+          items.push({ id, error: new EntityTooLargeError(id, 'entity', Buffer.byteLength(recJson), MAX_RECORD_BYTES) })
           continue
         }
         this.changeJson.set(change, json)
-        const { rec } = mergedCopy(cur.rec, change)
         const after = viewOf(rec)
-        ops.push({ type: 'put', key: entityKey(id), value: JSON.stringify(rec) })
+        ops.push({ type: 'put', key: entityKey(id), value: recJson })
         events.push({ change, before: cur.view, after, local: true })
         items.push({ id, result: { id, change, before: cur.view, after } })
         working.set(id, { rec, view: after })

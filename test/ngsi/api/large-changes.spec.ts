@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert'
 import type { ContinuumNode } from '../../../src/node.ts'
-import { MAX_CHANGE_BYTES } from '../../../src/ngsi/store/store.ts'
+import { MAX_CHANGE_BYTES, MAX_RECORD_BYTES } from '../../../src/ngsi/store/store.ts'
 import { cleanup, nodeFor, prepareDomain } from '../../helpers/index.ts'
 
 const P = '/ngsi-ld/v1'
@@ -9,8 +9,9 @@ const room = (n: number, blob = '') => ({ id: `urn:ngsi-ld:Room:large-${n}`, typ
 
 /**
  * A write whose change could not reach the other domains (larger than a sync frame takes once
- * escaped) is refused with 413 before anything is written, even when api.bodyLimit lets the
- * request in; in a batch, for that entity only.
+ * escaped), or that would make an entity too large for a snapshot frame, is refused with 413
+ * before anything is written, even when api.bodyLimit lets the request in; in a batch, for that
+ * entity only.
  */
 describe('NGSI-LD API: changes too large to replicate', function () {
   this.timeout(30_000)
@@ -60,5 +61,20 @@ describe('NGSI-LD API: changes too large to replicate', function () {
 
   it('takes a large change under the bound', async () => {
     assert.equal((await send('POST', '/entities', room(6, 'x'.repeat(MAX_CHANGE_BYTES - 4096)))).status, 201)
+  })
+
+  it('refuses a write that would make the entity larger than a snapshot can send (413), writing nothing', async () => {
+    const part = 'y'.repeat(Math.floor(MAX_RECORD_BYTES / 3))
+    const path = '/entities/urn:ngsi-ld:Room:large-6/attrs'
+    assert.equal((await send('POST', path, { a: { type: 'Property', value: part } })).status, 204)
+    const seq = node.ngsi.store.lastLocalSeq()
+    const res = await send('POST', path, { b: { type: 'Property', value: part } })
+    assert.equal(res.status, 413)
+    assert.match(res.body.detail, /entity urn:ngsi-ld:Room:large-6 with this write would be \d+ bytes/)
+    assert.equal(node.ngsi.store.lastLocalSeq(), seq)
+    const held = await fetch(`${node.apiUrl}${P}/entities/urn:ngsi-ld:Room:large-6`).then(async r => await r.json()) as Record<string, unknown>
+    assert.ok('a' in held && !('b' in held))
+    // Replacing the large value with a small one is still possible.
+    assert.equal((await send('PATCH', path, { note: { type: 'Property', value: 'small' } })).status, 204)
   })
 })
