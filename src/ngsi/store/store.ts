@@ -138,8 +138,6 @@ const RESTORE_JUMP = 1_000_000_000
  */
 export class EntityStore {
   readonly events = new TypedEventEmitter<StoreEvents>()
-  /** the JSON of local changes, made when they are checked for size, for seal() to reuse */
-  private readonly changeJson = new WeakMap<Change, string>()
   readonly index = new EntityIndex()
   readonly domain: string
   private readonly db: Level<string, string>
@@ -385,21 +383,14 @@ export class EntityStore {
           continue
         }
         const change = this.localChange(id, m)
-        const json = JSON.stringify(change)
-        // Up to 3 bytes a character: only a long one needs counting.
-        if (json.length * 3 > MAX_CHANGE_BYTES && Buffer.byteLength(json) > MAX_CHANGE_BYTES) {
-          this.rollbackSeq(1)
-          items.push({ id, error: new EntityTooLargeError(id, 'change', Buffer.byteLength(json), MAX_CHANGE_BYTES) })
-          continue
-        }
         const { rec } = mergedCopy(cur.rec, change)
         const recJson = JSON.stringify(rec)
-        if (recJson.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(recJson) > MAX_RECORD_BYTES) {
+        const tooLarge = recJson.length * 3 > MAX_CHANGE_BYTES - 1024 ? this.tooLarge(id, change, recJson) : null
+        if (tooLarge != null) {
           this.rollbackSeq(1)
-          items.push({ id, error: new EntityTooLargeError(id, 'entity', Buffer.byteLength(recJson), MAX_RECORD_BYTES) })
+          items.push({ id, error: tooLarge })
           continue
         }
-        this.changeJson.set(change, json)
         const after = viewOf(rec)
         ops.push({ type: 'put', key: entityKey(id), value: recJson })
         events.push({ change, before: cur.view, after, local: true })
@@ -796,7 +787,7 @@ export class EntityStore {
       bytes = 0
     }
     for (const ch of changes) {
-      const json = this.changeJson.get(ch) ?? JSON.stringify(ch)
+      const json = JSON.stringify(ch)
       if (parts.length > 0 && bytes + json.length > ENVELOPE_SPLIT_BYTES) close()
       if (parts.length === 0) from = ch.n
       parts.push(json)
@@ -833,6 +824,20 @@ export class EntityStore {
   private signed (d: string, from: number, to: number, changes: number): EnvelopeEventDetail {
     const s = this.signer == null ? '' : Buffer.from(this.signer.sign(Buffer.from(d))).toString('base64')
     return { envelope: { d, s }, json: JSON.stringify({ d, s }), origin: this.domain, from, to, changes }
+  }
+
+  /**
+   * Why a local change cannot be replicated, if it cannot: the entity it leaves is over
+   * MAX_RECORD_BYTES, or the change itself over MAX_CHANGE_BYTES. Called only for a record that
+   * may be over MAX_CHANGE_BYTES: a change is never much larger than the record it leaves (the
+   * values it writes are in it), so smaller records need no second serialisation.
+   */
+  private tooLarge (id: string, change: Change, recJson: string): EntityTooLargeError | null {
+    const recBytes = Buffer.byteLength(recJson)
+    if (recBytes > MAX_RECORD_BYTES) return new EntityTooLargeError(id, 'entity', recBytes, MAX_RECORD_BYTES)
+    if (recBytes <= MAX_CHANGE_BYTES - 1024) return null
+    const changeBytes = Buffer.byteLength(JSON.stringify(change))
+    return changeBytes > MAX_CHANGE_BYTES ? new EntityTooLargeError(id, 'change', changeBytes, MAX_CHANGE_BYTES) : null
   }
 
   private rollbackSeq (count: number): void {
