@@ -385,7 +385,8 @@ export class EntityStore {
         const change = this.localChange(id, m)
         const { rec } = mergedCopy(cur.rec, change)
         const recJson = JSON.stringify(rec)
-        const tooLarge = recJson.length * 3 > MAX_CHANGE_BYTES - 1024 ? this.tooLarge(id, change, recJson) : null
+        // Deletes (of the entity or of attributes) always go through: they never add to an entity.
+        const tooLarge = recJson.length * 3 > MAX_CHANGE_BYTES - 1024 && change.a?.some(w => w[2] != null) === true ? this.tooLarge(id, change, recJson) : null
         if (tooLarge != null) {
           this.rollbackSeq(1)
           items.push({ id, error: tooLarge })

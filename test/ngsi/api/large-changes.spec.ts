@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert'
 import type { ContinuumNode } from '../../../src/node.ts'
 import { MAX_CHANGE_BYTES, MAX_RECORD_BYTES } from '../../../src/ngsi/store/store.ts'
+import type { AttrWrite } from '../../../src/ngsi/store/index.ts'
 import { cleanup, nodeFor, prepareDomain } from '../../helpers/index.ts'
 
 const P = '/ngsi-ld/v1'
@@ -76,5 +77,18 @@ describe('NGSI-LD API: changes too large to replicate', function () {
     assert.ok('a' in held && !('b' in held))
     // Replacing the large value with a small one is still possible.
     assert.equal((await send('PATCH', path, { note: { type: 'Property', value: 'small' } })).status, 204)
+  })
+
+  it('always deletes, even an entity already over the bound (grown by several domains, or written before the bound)', async () => {
+    // Another domain's changes are merged as they come: here, one that makes a 9 MiB entity.
+    const id = 'urn:ngsi-ld:Room:large-remote'
+    const h = `${String(Date.now()).padStart(16, '0')}-00000`
+    const big = (name: string): AttrWrite => [`https://uri.etsi.org/ngsi-ld/default-context/${name}`, '@none', { type: 'Property', value: 'r'.repeat(3 * 1024 * 1024) }]
+    await node.ngsi.store.applyRemote([{ id, o: 'other-domain', n: 1, h, c: 1, t: ['https://uri.etsi.org/ngsi-ld/default-context/Room'], a: [big('a'), big('b'), big('c')] }])
+    assert.equal((await fetch(`${node.apiUrl}${P}/entities/${id}`)).status, 200)
+    assert.equal((await send('POST', `/entities/${id}/attrs`, { d: { type: 'Property', value: 1 } })).status, 413, 'adding to it is refused')
+    assert.equal((await fetch(`${node.apiUrl}${P}/entities/${id}/attrs/a`, { method: 'DELETE' })).status, 204)
+    assert.equal((await fetch(`${node.apiUrl}${P}/entities/${id}`, { method: 'DELETE' })).status, 204)
+    assert.equal((await fetch(`${node.apiUrl}${P}/entities/${id}`)).status, 404)
   })
 })
