@@ -385,8 +385,7 @@ export class EntityStore {
         const change = this.localChange(id, m)
         const { rec } = mergedCopy(cur.rec, change)
         const recJson = JSON.stringify(rec)
-        // Deletes (of the entity or of attributes) always go through: they never add to an entity.
-        const tooLarge = recJson.length * 3 > MAX_CHANGE_BYTES - 1024 && change.a?.some(w => w[2] != null) === true ? this.tooLarge(id, change, recJson) : null
+        const tooLarge = this.tooLarge(id, change, recJson)
         if (tooLarge != null) {
           this.rollbackSeq(1)
           items.push({ id, error: tooLarge })
@@ -829,11 +828,14 @@ export class EntityStore {
 
   /**
    * Why a local change cannot be replicated, if it cannot: the entity it leaves is over
-   * MAX_RECORD_BYTES, or the change itself over MAX_CHANGE_BYTES. Called only for a record that
-   * may be over MAX_CHANGE_BYTES: a change is never much larger than the record it leaves (the
-   * values it writes are in it), so smaller records need no second serialisation.
+   * MAX_RECORD_BYTES, or the change itself over MAX_CHANGE_BYTES. Deletes (of the entity or of
+   * attributes) always go through: they never add to an entity. A change is never much larger
+   * than the record it leaves (the values it writes are in it), so only a record that may be over
+   * MAX_CHANGE_BYTES is counted, and only one that is has its change serialised again.
    */
   private tooLarge (id: string, change: Change, recJson: string): EntityTooLargeError | null {
+    // Up to 3 bytes a character: a shorter record needs no counting.
+    if (recJson.length * 3 <= MAX_CHANGE_BYTES - 1024 || change.a?.some(w => w[2] != null) !== true) return null
     const recBytes = Buffer.byteLength(recJson)
     if (recBytes > MAX_RECORD_BYTES) return new EntityTooLargeError(id, 'entity', recBytes, MAX_RECORD_BYTES)
     if (recBytes <= MAX_CHANGE_BYTES - 1024) return null
